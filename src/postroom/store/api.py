@@ -1,0 +1,463 @@
+"""The store's async API: the one interface every door calls (DESIGN.md, "one store, many doors").
+
+Backends (``store/sqlite.py`` now, PostgreSQL later) implement :class:`Store`; the conformance
+suite in ``tests/store`` runs unchanged against each. Nothing here knows a wire protocol: flags are
+the RFC 5322-world names (``\\Seen``, keywords), ENVELOPE/BODYSTRUCTURE are opaque bytes made by
+``mail/``, and every mutation bumps the account's modseq and appends to the change log.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from postroom.mail.message import ParsedMessage
+from postroom.store.search import Criteria
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+class StoreError(Exception):
+    """Base of every error the store raises on purpose."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class QuotaExceeded(StoreError):
+    pass
+
+
+class InvalidName(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    """An operation the current state forbids (e.g. deleting a mailbox with children of a role)."""
+
+
+# --- system flags -------------------------------------------------------------------------------
+
+SEEN = "\\Seen"
+ANSWERED = "\\Answered"
+FLAGGED = "\\Flagged"
+DELETED = "\\Deleted"
+DRAFT = "\\Draft"
+SYSTEM_FLAGS = (SEEN, ANSWERED, FLAGGED, DELETED, DRAFT)
+
+# Special-use roles (RFC 6154) created for every new account; the role is stored without
+# the backslash-free alias so every door can ask for "the Trash" by role.
+ROLE_INBOX = "\\Inbox"
+ROLE_SENT = "\\Sent"
+ROLE_DRAFTS = "\\Drafts"
+ROLE_TRASH = "\\Trash"
+ROLE_JUNK = "\\Junk"
+ROLE_ARCHIVE = "\\Archive"
+DEFAULT_MAILBOXES = (
+    ("INBOX", ROLE_INBOX),
+    ("Sent", ROLE_SENT),
+    ("Drafts", ROLE_DRAFTS),
+    ("Trash", ROLE_TRASH),
+    ("Junk", ROLE_JUNK),
+    ("Archive", ROLE_ARCHIVE),
+)
+SEPARATOR = "/"
+
+
+# --- records that cross the boundary ------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    id: int
+    name: str
+    dkim_selector: str | None = None
+    dkim_private_key: bytes | None = None  # PEM
+
+
+@dataclass(frozen=True, slots=True)
+class ScramCredentials:
+    """RFC 5802/7677 stored credentials for SCRAM-SHA-256 (never the password)."""
+    salt: bytes
+    iterations: int
+    stored_key: bytes
+    server_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    email: str              # canonical, lower-case address: the login name
+    domain_id: int
+    password_hash: str      # argon2id PHC string
+    scram: ScramCredentials | None
+    quota_bytes: int        # 0 = unlimited
+    used_bytes: int
+    settings: dict = field(default_factory=dict)   # per-account options, e.g. {"pop3_delete": "hide"}
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    address: str            # "sales@example.test", or "@example.test" for a catch-all
+    target: str             # an account's email
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    id: int
+    account_id: int
+    name: str               # full hierarchical name, "/" separated, "INBOX" for the inbox
+    special_use: str | None  # one of the ROLE_* values or None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatus:
+    messages: int
+    unseen: int
+    deleted: int
+    size: int               # sum of RFC822.SIZE (RFC 8438 STATUS=SIZE)
+    uidnext: int
+    uidvalidity: int
+    highestmodseq: int
+    first_unseen_uid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A message's place in one mailbox: what a session keeps per message."""
+    uid: int
+    modseq: int
+    flags: tuple[str, ...]  # system flags then keywords, in a stable order
+
+
+@dataclass(slots=True)
+class MessageRow:
+    """A mailbox entry joined with the message's index row. Columns not asked for stay None."""
+    uid: int
+    modseq: int
+    flags: tuple[str, ...]
+    message_id: int          # the index row's id: stable across COPY/MOVE (RFC 8474 EMAILID)
+    thread_id: int           # RFC 8474 THREADID
+    blob: str                # content address of the raw bytes
+    size: int
+    internal_date: int       # seconds since the epoch, UTC
+    save_date: int | None    # RFC 8514
+    envelope: bytes | None = None
+    bodystructure: bytes | None = None
+    body: bytes | None = None       # non-extensible BODY form
+    parts: str | None = None        # JSON of the MIME part offsets (mail.message.Part tree)
+    preview: str | None = None
+    sent_date: int | None = None    # Date: header, seconds UTC (SENT*, SORT DATE)
+    sort_subject: str | None = None  # RFC 5256 base subject
+    sort_from: str | None = None
+    sort_to: str | None = None
+    sort_cc: str | None = None
+    display_from: str | None = None  # RFC 5957 SORT=DISPLAY
+    display_to: str | None = None
+    header_message_id: str | None = None
+    in_reply_to: str | None = None
+    references: str | None = None
+
+
+# Column groups a caller can ask for in fetch(); the always-present columns are in MessageRow's
+# first ten fields.
+FETCH_ENVELOPE = "envelope"
+FETCH_BODYSTRUCTURE = "bodystructure"
+FETCH_BODY = "body"
+FETCH_PARTS = "parts"
+FETCH_PREVIEW = "preview"
+FETCH_SORT = "sort"          # sent_date, sort_* and display_*
+FETCH_THREADING = "threading"  # header_message_id, in_reply_to, references
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    uidvalidity: int
+    uid: int
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlagChange:
+    uid: int
+    modseq: int
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFlagsResult:
+    changed: list[FlagChange]
+    # RFC 7162 §3.1.3: UIDs whose modseq was above UNCHANGEDSINCE and so were not changed.
+    modified: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    uidvalidity: int        # of the destination
+    pairs: list[tuple[int, int]]   # (source uid, destination uid)
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed in one mailbox after a modseq: read off the change log."""
+    modseq: int                     # the mailbox's highest modseq now
+    uidnext: int
+    changed: list[Entry]            # entries added or whose flags changed, by uid
+    vanished: list[int]             # expunged uids, ascending
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    account_id: int
+    mailbox_id: int
+    flags: tuple[str, ...] = ()
+
+
+# --- the interface ------------------------------------------------------------------------------
+
+class Store(abc.ABC):
+    """Async store API. Every method is safe to call from the event loop: backends run blocking
+    work elsewhere. Names are validated here so every backend refuses the same input."""
+
+    notifier: "Notifier"
+
+    # lifecycle
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # domains
+    @abc.abstractmethod
+    async def add_domain(self, name: str) -> Domain: ...
+
+    @abc.abstractmethod
+    async def list_domains(self) -> list[Domain]: ...
+
+    @abc.abstractmethod
+    async def get_domain(self, name: str) -> Domain | None: ...
+
+    @abc.abstractmethod
+    async def remove_domain(self, name: str) -> None:
+        """Refuses (Conflict) while accounts of the domain exist."""
+
+    @abc.abstractmethod
+    async def set_domain_dkim(self, name: str, selector: str, private_key_pem: bytes) -> None: ...
+
+    # accounts
+    @abc.abstractmethod
+    async def create_account(self, email: str, password_hash: str,
+                             scram: ScramCredentials | None = None,
+                             quota_bytes: int = 0) -> Account:
+        """Creates the account with its DEFAULT_MAILBOXES. The domain must exist."""
+
+    @abc.abstractmethod
+    async def get_account(self, email: str) -> Account | None:
+        """By login address (case-insensitive)."""
+
+    @abc.abstractmethod
+    async def get_account_by_id(self, account_id: int) -> Account | None: ...
+
+    @abc.abstractmethod
+    async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
+
+    @abc.abstractmethod
+    async def update_account(self, account_id: int, *, password_hash: str | None = None,
+                             scram: ScramCredentials | None = None,
+                             quota_bytes: int | None = None,
+                             settings: dict | None = None) -> Account: ...
+
+    @abc.abstractmethod
+    async def delete_account(self, account_id: int) -> None: ...
+
+    # aliases and addressing
+    @abc.abstractmethod
+    async def add_alias(self, address: str, target: str) -> Alias: ...
+
+    @abc.abstractmethod
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]: ...
+
+    @abc.abstractmethod
+    async def remove_alias(self, address: str) -> None: ...
+
+    @abc.abstractmethod
+    async def resolve_recipient(self, address: str) -> Account | None:
+        """The account that receives mail for ``address``: exact account, then alias, then
+        ``user+tag@`` with the tag dropped, then the domain's catch-all. None when unknown."""
+
+    @abc.abstractmethod
+    async def addresses_of(self, account_id: int) -> list[str]:
+        """Every address the account may send as: its own and the aliases that point to it."""
+
+    # mailboxes
+    @abc.abstractmethod
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]: ...
+
+    @abc.abstractmethod
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+        """``INBOX`` matches case-insensitively (RFC 9051 §5.1)."""
+
+    @abc.abstractmethod
+    async def get_mailbox_by_id(self, account_id: int, mailbox_id: int) -> Mailbox | None: ...
+
+    @abc.abstractmethod
+    async def get_mailbox_by_role(self, account_id: int, role: str) -> Mailbox | None: ...
+
+    @abc.abstractmethod
+    async def create_mailbox(self, account_id: int, name: str,
+                             special_use: str | None = None) -> Mailbox:
+        """Creates missing parents too (RFC 9051 §6.3.4). AlreadyExists, InvalidName."""
+
+    @abc.abstractmethod
+    async def delete_mailbox(self, account_id: int, mailbox_id: int) -> None:
+        """Deletes the mailbox and its messages; children stay (RFC 9051 §6.3.5).
+        INBOX cannot be deleted (Conflict)."""
+
+    @abc.abstractmethod
+    async def rename_mailbox(self, account_id: int, mailbox_id: int, new_name: str) -> Mailbox:
+        """Renames the mailbox and its children. Renaming INBOX moves all its messages into a
+        new mailbox of that name and leaves INBOX empty (RFC 9051 §6.3.6)."""
+
+    @abc.abstractmethod
+    async def set_special_use(self, account_id: int, mailbox_id: int,
+                              special_use: str | None) -> None: ...
+
+    @abc.abstractmethod
+    async def subscribe(self, account_id: int, name: str, subscribed: bool = True) -> None: ...
+
+    @abc.abstractmethod
+    async def list_subscriptions(self, account_id: int) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def mailbox_status(self, account_id: int, mailbox_id: int) -> MailboxStatus: ...
+
+    # messages
+    @abc.abstractmethod
+    async def append(self, account_id: int, mailbox_id: int, raw: bytes,
+                     flags: Iterable[str] = (), internal_date: int | None = None,
+                     parsed: ParsedMessage | None = None) -> AppendResult:
+        """Stores the blob durably, then the index row and the entry, in one transaction.
+        QuotaExceeded when over the account's quota."""
+
+    @abc.abstractmethod
+    async def append_many(self, account_id: int, mailbox_id: int,
+                          items: Sequence[tuple[bytes, Iterable[str], int | None]]
+                          ) -> list[AppendResult]:
+        """All or nothing (RFC 3502 MULTIAPPEND)."""
+
+    @abc.abstractmethod
+    async def deliver(self, raw: bytes, recipients: Sequence[Recipient],
+                      internal_date: int | None = None,
+                      parsed: ParsedMessage | None = None) -> list[AppendResult]:
+        """One message to many mailboxes, parsed once, one blob, atomic across recipients.
+        A recipient over quota makes the whole delivery fail (QuotaExceeded)."""
+
+    @abc.abstractmethod
+    async def uids(self, account_id: int, mailbox_id: int) -> list[int]:
+        """Every uid in the mailbox, ascending (a session's message-number map)."""
+
+    @abc.abstractmethod
+    async def entries(self, account_id: int, mailbox_id: int,
+                      uids: Sequence[int] | None = None) -> list[Entry]:
+        """uid, modseq and flags of the given uids (all when None), ascending by uid."""
+
+    @abc.abstractmethod
+    async def fetch(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                    columns: Iterable[str] = ()) -> list[MessageRow]:
+        """Index rows of existing uids among ``uids``, ascending; ``columns`` are FETCH_* groups."""
+
+    @abc.abstractmethod
+    async def read_blob(self, blob: str, start: int = 0, end: int | None = None) -> bytes:
+        """The raw message bytes (or a slice of them)."""
+
+    @abc.abstractmethod
+    async def store_flags(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                          op: str, flags: Iterable[str],
+                          unchanged_since: int | None = None) -> StoreFlagsResult:
+        """op is "add", "remove" or "set". Only entries whose flags really change get a new
+        modseq. With unchanged_since (RFC 7162), entries with a higher modseq are not changed."""
+
+    @abc.abstractmethod
+    async def expunge(self, account_id: int, mailbox_id: int,
+                      uids: Sequence[int] | None = None) -> list[int]:
+        """Removes entries flagged \\Deleted (among ``uids`` when given). Returns the uids."""
+
+    @abc.abstractmethod
+    async def remove(self, account_id: int, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        """Removes the given entries whatever their flags (POP3 DELE, EAS Delete)."""
+
+    @abc.abstractmethod
+    async def copy(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                   dest_mailbox_id: int) -> CopyResult:
+        """Adds entries in the destination; no new blob (DESIGN: COPY adds an entry)."""
+
+    @abc.abstractmethod
+    async def move(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                   dest_mailbox_id: int) -> CopyResult:
+        """Copy then remove from the source, atomically (RFC 6851)."""
+
+    @abc.abstractmethod
+    async def search(self, account_id: int, mailbox_id: int, criteria: Criteria) -> list[int]:
+        """UIDs matching ``criteria``, ascending. Text keys use the trigram index."""
+
+    @abc.abstractmethod
+    async def set_hidden(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                         hidden: bool = True) -> None:
+        """Hides entries from POP3 only (the "hide" delete policy); other doors still see them."""
+
+    @abc.abstractmethod
+    async def hidden_uids(self, account_id: int, mailbox_id: int) -> set[int]: ...
+
+    # change log
+    @abc.abstractmethod
+    async def account_modseq(self, account_id: int) -> int: ...
+
+    @abc.abstractmethod
+    async def changes_since(self, account_id: int, mailbox_id: int, modseq: int) -> Changes:
+        """Entries added or changed and uids expunged after ``modseq`` (CONDSTORE/QRESYNC,
+        EAS SyncKey, the web app's live feed)."""
+
+    # metadata (RFC 5464), per account (mailbox_id None = server/account entries)
+    @abc.abstractmethod
+    async def get_metadata(self, account_id: int, mailbox_id: int | None,
+                           keys: Sequence[str] | None = None) -> dict[str, bytes]: ...
+
+    @abc.abstractmethod
+    async def set_metadata(self, account_id: int, mailbox_id: int | None,
+                           values: dict[str, bytes | None]) -> None:
+        """None deletes the entry."""
+
+
+class Notifier(abc.ABC):
+    """Wakes doors when an account's modseq moves, whichever process made the change."""
+
+    @abc.abstractmethod
+    def subscribe(self, account_id: int) -> "Subscription": ...
+
+
+class Subscription(abc.ABC):
+    """One waiter's view of one account's changes. Use as a context manager or call close()."""
+
+    @abc.abstractmethod
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Returns True when the account changed since the last wait() returned (or since
+        subscribe), False on timeout."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -216,6 +216,20 @@ class Changes:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message waiting in the durable outbound queue (DESIGN.md, "Sending")."""
+    id: int
+    sender: str                  # envelope MAIL FROM ("" for a bounce)
+    recipients: list[str]        # envelope recipients still to deliver
+    blob: str
+    size: int
+    created: int                 # seconds since the epoch
+    attempts: int
+    next_attempt: int
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
 class Recipient:
     account_id: int
     mailbox_id: int
@@ -436,6 +450,35 @@ class Store(abc.ABC):
     async def set_metadata(self, account_id: int, mailbox_id: int | None,
                            values: dict[str, bytes | None]) -> None:
         """None deletes the entry."""
+
+
+    # outbound queue, claimed by one delivery worker at a time
+    @abc.abstractmethod
+    async def queue_put(self, sender: str, recipients: Sequence[str], raw: bytes) -> int:
+        """Stores the message durably for remote delivery; due at once. Returns its id."""
+
+    @abc.abstractmethod
+    async def queue_claim(self, now: int, lease_seconds: int, limit: int = 10
+                          ) -> list[QueuedMessage]:
+        """Due messages, each leased (next_attempt moved to now + lease) so no other worker or
+        process takes it meanwhile (PostgreSQL: FOR UPDATE SKIP LOCKED)."""
+
+    @abc.abstractmethod
+    async def queue_update(self, queue_id: int, recipients: Sequence[str], next_attempt: int,
+                           last_error: str) -> None:
+        """After a try: the recipients still pending, when to try again, why it failed.
+        Increments attempts."""
+
+    @abc.abstractmethod
+    async def queue_delete(self, queue_id: int) -> None:
+        """Done (delivered or bounced): the entry goes and the blob loses a reference."""
+
+    @abc.abstractmethod
+    async def queue_list(self) -> list[QueuedMessage]: ...
+
+    @abc.abstractmethod
+    async def queue_flush(self) -> int:
+        """Makes every queued message due now; returns how many."""
 
 
 class Notifier(abc.ABC):

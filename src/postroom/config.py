@@ -98,6 +98,10 @@ class SMTPSettings:
     routes: dict[str, str] = field(default_factory=dict)
     queue_lifetime_hours: int = 120
     retry_schedule_seconds: list[int] = field(default_factory=lambda: [60, 300, 900, 1800, 3600])
+    # DNS server for MX/SPF/DKIM/DMARC look-ups, "host:port" or "host"; empty: the system's
+    dns_server: str = ""
+    max_header_bytes: int = 256 * 1024   # the header block of one message
+    delivery_concurrency: int = 10       # outbound messages in flight at once
 
 
 @dataclass

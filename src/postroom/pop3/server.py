@@ -1,0 +1,257 @@
+"""The POP3 door's sockets: a plain listener with STLS (RFC 2595 §4) and an implicit-TLS one
+(RFC 8314), each connection driving a ``protocol.Session`` and doing its effects against the
+store and the authenticator. The delete policy, applied in the UPDATE state, is in ``policy``.
+
+Several POP3 sessions may hold the same maildrop at once (as in Dovecot): each one's message
+numbers are a snapshot taken at login, so they cannot disturb each other, and RFC 1939 §8's
+exclusive lock (and its [IN-USE] code) is not needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+from postroom.auth.sasl import AuthFailed, UnknownMechanism
+from postroom.context import ServerContext
+from postroom.pop3 import protocol
+from postroom.pop3.policy import apply_delete_policy
+from postroom.pop3.protocol import (Authenticate, LineBuffer, LineTooLong, Login, Maildrop,
+                                    MaildropMessage, Reply, Retrieve, SaslCancelled, Security,
+                                    Session, StartTLS, Update)
+from postroom.store.api import Account, Mailbox, NotFound, StoreError
+
+log = logging.getLogger("postroom.pop3")
+
+READ_SIZE = 64 * 1024
+
+
+class _Closed(Exception):
+    """The client went away, or the session must end: stop without entering UPDATE."""
+
+
+@dataclass
+class Pop3Door:
+    name: str = "pop3"
+    ports: dict[str, int] = field(default_factory=dict)
+    _servers: list[asyncio.Server] = field(default_factory=list)
+    _tasks: set[asyncio.Task] = field(default_factory=set)
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        # A connection stopped here is a dropped one: nothing it marked deleted is applied.
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for server in self._servers:
+            await server.wait_closed()
+
+
+async def start(ctx: ServerContext) -> Pop3Door:
+    """Listens on ``pop3.port`` (plain, STLS) and ``pop3.tls_port`` (implicit TLS)."""
+    door = Pop3Door()
+    settings = ctx.config.pop3
+    bind = ctx.config.server.bind
+
+    def handler(implicit_tls: bool):
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            door._tasks.add(task)
+            try:
+                await _Connection(ctx, reader, writer, implicit_tls).run()
+            finally:
+                door._tasks.discard(task)
+        return on_connect
+
+    plain = await asyncio.start_server(handler(False), bind, settings.port)
+    secure = await asyncio.start_server(handler(True), bind, settings.tls_port, ssl=ctx.tls)
+    door._servers = [plain, secure]
+    door.ports = {"pop3": plain.sockets[0].getsockname()[1],
+                  "pop3s": secure.sockets[0].getsockname()[1]}
+    log.info("POP3 listening on %s ports %s", bind, door.ports)
+    return door
+
+
+class _Connection:
+    def __init__(self, ctx: ServerContext, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, implicit_tls: bool) -> None:
+        self.ctx = ctx
+        self.settings = ctx.config.pop3
+        self.reader = reader
+        self.writer = writer
+        self.tls = implicit_tls
+        peer = writer.get_extra_info("peername")
+        self.peer_ip: str = peer[0] if peer else ""
+        self.lines = LineBuffer(self.settings.max_line_length)
+        self.session = Session(self._security(), hostname=ctx.hostname,
+                               max_bad_commands=self.settings.max_bad_commands)
+        self.account: Account | None = None
+        self.mailbox: Mailbox | None = None
+
+    def _security(self) -> Security:
+        auth = self.ctx.auth
+        return Security(tls=self.tls,
+                        plaintext_allowed=auth.plaintext_allowed(tls=self.tls,
+                                                                 peer_ip=self.peer_ip),
+                        mechanisms=auth.mechanisms(tls=self.tls, peer_ip=self.peer_ip),
+                        stls_available=self.ctx.tls is not None)
+
+    async def run(self) -> None:
+        try:
+            await self._send(self.session.greeting())
+            while True:
+                line = await self._read_line()
+                effect = self.session.receive(line)
+                if isinstance(effect, Reply):
+                    await self._send(effect)
+                elif isinstance(effect, Retrieve):
+                    await self._send(await self._retrieve(effect))
+                elif isinstance(effect, Login):
+                    await self._send(await self._login(effect))
+                elif isinstance(effect, Authenticate):
+                    await self._send(await self._authenticate(effect))
+                elif isinstance(effect, StartTLS):
+                    await self._start_tls(effect)
+                elif isinstance(effect, Update):
+                    await self._send(await self._update(effect))
+        except _Closed:
+            pass
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as e:
+            log.debug("pop3 connection from %s lost: %s", self.peer_ip, e)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug must cost one connection, not the door.
+            log.exception("pop3 session from %s failed", self.peer_ip)
+        finally:
+            self.writer.close()
+            try:
+                await asyncio.wait_for(self.writer.wait_closed(), 5)
+            except (ConnectionError, ssl.SSLError, asyncio.TimeoutError, OSError):
+                pass
+
+    # -- I/O
+
+    async def _send(self, reply: Reply) -> None:
+        if reply.data:
+            self.writer.write(reply.data)
+            # Only waits when the transport's buffer is over its high-water mark, so pipelined
+            # commands (RFC 2449 PIPELINING) cost no round trip, and a slow reader bounds memory.
+            await self.writer.drain()
+        if reply.close:
+            raise _Closed()
+
+    async def _read_line(self) -> bytes:
+        while True:
+            try:
+                line = self.lines.next_line()
+            except LineTooLong:
+                await self._send(self.session.line_too_long())
+                continue
+            if line is not None:
+                return line
+            try:
+                data = await asyncio.wait_for(self.reader.read(READ_SIZE),
+                                              self.settings.idle_timeout_seconds)
+            except asyncio.TimeoutError:
+                await self._send(self.session.timed_out())
+                raise _Closed() from None
+            if not data:
+                raise _Closed()
+            self.lines.feed(data)
+
+    # -- effects
+
+    async def _start_tls(self, effect: StartTLS) -> None:
+        self.writer.write(effect.reply)
+        await self.writer.drain()
+        # RFC 2595 §4: anything pipelined behind STLS was sent in the clear; it is dropped.
+        self.lines.clear()
+        await self.writer.start_tls(self.ctx.tls)
+        self.tls = True
+        self.session.tls_started(self._security())
+
+    async def _login(self, effect: Login) -> Reply:
+        try:
+            account = await self.ctx.auth.login(effect.username, effect.password,
+                                                peer_ip=self.peer_ip, tls=self.tls)
+        except AuthFailed as e:
+            return self.session.login_failed(e.reason, temporary=e.temporary)
+        return await self._open_maildrop(account)
+
+    async def _authenticate(self, effect: Authenticate) -> Reply:
+        """The SASL exchange of RFC 5034 §4, continuation by continuation."""
+        try:
+            exchange = self.ctx.auth.sasl(effect.mechanism, peer_ip=self.peer_ip, tls=self.tls)
+            response = effect.initial
+            while True:
+                step = await exchange.step(response)
+                if step.account is not None:
+                    if step.challenge is not None:
+                        # RFC 5034 §4: additional data with success goes out as a last
+                        # continuation, answered by an empty line, before +OK.
+                        await self._send(Reply(protocol.sasl_challenge(step.challenge)))
+                        if protocol.decode_sasl(await self._read_line()) != b"":
+                            return self.session.sasl_aborted("Expected an empty response")
+                    return await self._open_maildrop(step.account)
+                await self._send(Reply(protocol.sasl_challenge(step.challenge or b"")))
+                response = protocol.decode_sasl(await self._read_line())
+        except UnknownMechanism:
+            return self.session.sasl_aborted(f"Unsupported mechanism {effect.mechanism}")
+        except SaslCancelled:
+            return self.session.sasl_aborted("Authentication cancelled")
+        except ValueError:
+            return self.session.sasl_aborted("Invalid base64 in the response")
+        except AuthFailed as e:
+            return self.session.login_failed(e.reason, temporary=e.temporary)
+
+    async def _open_maildrop(self, account: Account) -> Reply:
+        store = self.ctx.store
+        try:
+            mailbox = await store.get_mailbox(account.id, self.settings.mailbox)
+            if mailbox is None:
+                log.warning("pop3: %s has no mailbox %r", account.email, self.settings.mailbox)
+                return self.session.maildrop_unavailable("No maildrop for this account",
+                                                         temporary=False)
+            uids = await store.uids(account.id, mailbox.id)
+            hidden = await store.hidden_uids(account.id, mailbox.id)
+            rows = await store.fetch(account.id, mailbox.id,
+                                     [u for u in uids if u not in hidden])
+        except StoreError:
+            log.exception("pop3: cannot open the maildrop of %s", account.email)
+            return self.session.maildrop_unavailable("Cannot open the maildrop now",
+                                                     temporary=True)
+        self.account, self.mailbox = account, mailbox
+        log.info("pop3 login %s ip=%s tls=%s messages=%d", account.email, self.peer_ip,
+                 self.tls, len(rows))
+        return self.session.logged_in(Maildrop(mailbox.uidvalidity,
+                                               [MaildropMessage(r.uid, r.size) for r in rows]))
+
+    async def _retrieve(self, effect: Retrieve) -> Reply:
+        assert self.account is not None and self.mailbox is not None
+        store = self.ctx.store
+        # Asked afresh, not from the snapshot: an IMAP client may have expunged it meanwhile.
+        try:
+            rows = await store.fetch(self.account.id, self.mailbox.id, [effect.uid])
+            if not rows:
+                return self.session.message_gone()
+            raw = await store.read_blob(rows[0].blob)
+        except NotFound:
+            return self.session.message_gone()
+        return self.session.message(raw, effect.size, effect.body_lines)
+
+    async def _update(self, effect: Update) -> Reply:
+        assert self.account is not None and self.mailbox is not None
+        if not effect.uids:
+            return self.session.updated()
+        try:
+            await apply_delete_policy(self.ctx, self.account, self.mailbox, effect.uids)
+        except StoreError as e:
+            log.exception("pop3: UPDATE failed for %s", self.account.email)
+            return self.session.updated(type(e).__name__)
+        return self.session.updated()

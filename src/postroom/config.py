@@ -79,6 +79,7 @@ class POP3Settings:
     delete_policy: str = "hide"
     max_line_length: int = 4096
     idle_timeout_seconds: int = 600
+    max_bad_commands: int = 20       # consecutive -ERR answers before the connection is closed
 
 
 @dataclass

@@ -1,0 +1,80 @@
+"""Content-addressed storage of raw message bytes (DESIGN.md: "an immutable blob, addressed by
+its hash, written durably (fsync, then rename) before the sender is told OK").
+
+Files live under ``<data>/blobs/ab/<sha256>``. Reference counting is the database's job; this
+module only writes, reads and unlinks files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def blob_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobFiles:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, digest: str) -> Path:
+        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise ValueError("not a blob address")
+        return self.root / digest[:2] / digest
+
+    def open(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).exists()
+
+    def write(self, digest: str, data: bytes) -> None:
+        """Writes durably unless a file of that address is already there: fsync the file,
+        rename it into place, fsync the directory."""
+        path = self.path(digest)
+        if path.exists():
+            return
+        folder = path.parent
+        if not folder.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(folder.parent)
+        tmp = folder / f".{digest}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        _fsync_dir(folder)
+
+    def read(self, digest: str, start: int = 0, end: int | None = None) -> bytes:
+        with open(self.path(digest), "rb") as f:
+            if start:
+                f.seek(start)
+            if end is None:
+                return f.read()
+            return f.read(max(0, end - start))
+
+    def size(self, digest: str) -> int:
+        return self.path(digest).stat().st_size
+
+    def unlink(self, digest: str) -> None:
+        try:
+            self.path(digest).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,125 @@
+"""The embedded (SQLite) schema. Every table is keyed by account first (DESIGN.md, "Storage
+backends"), so accounts can later be spread over several databases."""
+
+SCHEMA_VERSION = 1
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS domains (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    dkim_selector TEXT,
+    dkim_key BLOB
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    domain_id INTEGER NOT NULL REFERENCES domains(id),
+    password_hash TEXT NOT NULL,
+    scram TEXT,
+    quota_bytes INTEGER NOT NULL DEFAULT 0,
+    used_bytes INTEGER NOT NULL DEFAULT 0,
+    modseq INTEGER NOT NULL DEFAULT 1,
+    settings TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    address TEXT PRIMARY KEY,
+    target TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mailboxes (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    special_use TEXT,
+    uidvalidity INTEGER NOT NULL,
+    uidnext INTEGER NOT NULL DEFAULT 1,
+    highestmodseq INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (account_id, name)
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    account_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (
+    hash TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    refs INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    internal_date INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    bodystructure BLOB NOT NULL,
+    body BLOB NOT NULL,
+    parts TEXT NOT NULL,
+    preview TEXT NOT NULL,
+    sent_date INTEGER,
+    sort_subject TEXT NOT NULL,
+    sort_from TEXT NOT NULL,
+    sort_to TEXT NOT NULL,
+    sort_cc TEXT NOT NULL,
+    display_from TEXT NOT NULL,
+    display_to TEXT NOT NULL,
+    header_message_id TEXT,
+    in_reply_to TEXT,
+    refs TEXT NOT NULL,
+    thread_id INTEGER NOT NULL,
+    has_attachments INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_blob ON messages (account_id, blob);
+CREATE INDEX IF NOT EXISTS messages_mid ON messages (account_id, header_message_id);
+CREATE TABLE IF NOT EXISTS entries (
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    flags INTEGER NOT NULL DEFAULT 0,
+    keywords TEXT NOT NULL DEFAULT '',
+    modseq INTEGER NOT NULL,
+    save_date INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_modseq ON entries (mailbox_id, modseq);
+CREATE INDEX IF NOT EXISTS entries_message ON entries (message_id);
+CREATE TABLE IF NOT EXISTS changelog (
+    seq INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    kind TEXT NOT NULL,           -- 'entries' (adds/flag changes), 'expunge', 'mailbox'
+    mailbox_id INTEGER,
+    uid INTEGER
+);
+CREATE INDEX IF NOT EXISTS changelog_mailbox ON changelog (mailbox_id, kind, modseq);
+CREATE INDEX IF NOT EXISTS changelog_account ON changelog (account_id, modseq);
+CREATE TABLE IF NOT EXISTS metadata (
+    account_id INTEGER NOT NULL,
+    mailbox_id INTEGER NOT NULL,   -- 0 for account-wide entries
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (account_id, mailbox_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY,
+    sender TEXT NOT NULL,
+    recipients TEXT NOT NULL,      -- JSON list
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS queue_due ON queue (next_attempt);
+CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
+    from_, to_, cc, bcc, subject, headers, body,
+    tokenize = 'trigram'
+);
+"""

@@ -1,0 +1,1405 @@
+"""The embedded store: one SQLite database (WAL) and a blob folder under the data directory.
+
+All SQL runs on one dedicated thread with one connection, so the event loop never blocks and
+transactions never interleave inside the process; other processes (the CLI, more workers) share
+the file through SQLite's own locking, and their commits reach this process's waiting doors
+through a ``PRAGMA data_version`` check on that same connection (DESIGN.md, "Notification").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from postroom.mail.message import ParsedMessage
+from postroom.store import search as S
+from postroom.store.api import (
+    ANSWERED, DEFAULT_MAILBOXES, DELETED, DRAFT, FLAGGED, FETCH_BODY, FETCH_BODYSTRUCTURE,
+    FETCH_ENVELOPE, FETCH_PARTS, FETCH_PREVIEW, FETCH_SORT, FETCH_THREADING, ROLE_INBOX, SEEN,
+    SEPARATOR, Account, AlreadyExists, Alias, AppendResult, Changes, Conflict, CopyResult, Domain,
+    Entry, FlagChange, InvalidName, Mailbox, MailboxStatus, MessageRow, NotFound, QueuedMessage,
+    QuotaExceeded, Recipient, ScramCredentials, Store, StoreFlagsResult,
+)
+from postroom.store.blobs import BlobFiles, blob_hash
+from postroom.store.changes import ChangeBroadcast
+from postroom.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA
+
+log = logging.getLogger("postroom.store")
+
+# System flags as bits; HIDDEN is internal (POP3 "hide" policy) and never shown as a flag.
+FLAG_BITS = {SEEN: 1, ANSWERED: 2, FLAGGED: 4, DELETED: 8, DRAFT: 16}
+HIDDEN = 32
+_BIT_ORDER = ((1, SEEN), (2, ANSWERED), (4, FLAGGED), (8, DELETED), (16, DRAFT))
+_FLAG_LOOKUP = {k.lower(): v for k, v in FLAG_BITS.items()}
+
+# Search text kept per message is capped: substring search over the first megabyte of text.
+MAX_INDEXED_TEXT = 1 << 20
+
+
+def _split_flags(flags: Iterable[str]) -> tuple[int, list[str]]:
+    bits = 0
+    keywords: list[str] = []
+    seen_kw: set[str] = set()
+    for f in flags:
+        bit = _FLAG_LOOKUP.get(f.lower())
+        if bit is not None:
+            bits |= bit
+        elif f.startswith("\\"):
+            continue  # \Recent and unknown system flags are not stored (RFC 9051 §2.3.2)
+        else:
+            low = f.lower()
+            if low not in seen_kw:
+                seen_kw.add(low)
+                keywords.append(f)
+    return bits, keywords
+
+
+_flag_cache: dict[tuple[int, str], tuple[str, ...]] = {}
+
+
+def _flags_tuple(bits: int, keywords: str) -> tuple[str, ...]:
+    key = (bits & 31, keywords)
+    t = _flag_cache.get(key)
+    if t is None:
+        t = tuple(name for bit, name in _BIT_ORDER if bits & bit) + tuple(keywords.split())
+        if len(_flag_cache) < 4096:
+            _flag_cache[key] = t
+    return t
+
+
+def _valid_mailbox_name(name: str) -> str:
+    if not name or len(name) > 1000 or any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise InvalidName(f"invalid mailbox name {name!r}")
+    parts = name.split(SEPARATOR)
+    if any(p == "" for p in parts):
+        raise InvalidName(f"invalid mailbox name {name!r}")
+    if parts[0].upper() == "INBOX":
+        parts[0] = "INBOX"
+    return SEPARATOR.join(parts)
+
+
+def _uid_condition(uids: Sequence[int], column: str = "e.uid") -> tuple[str, list]:
+    """SQL for "uid in uids" that stays small for long consecutive runs."""
+    if not uids:
+        return "0", []
+    ranges: list[list[int]] = []
+    for u in sorted(uids):
+        if ranges and u <= ranges[-1][1] + 1:
+            ranges[-1][1] = max(ranges[-1][1], u)
+        else:
+            ranges.append([u, u])
+    return _ranges_condition(ranges, column)
+
+
+def _ranges_condition(ranges, column: str) -> tuple[str, list]:
+    if len(ranges) <= 16:
+        sql = " OR ".join(f"{column} BETWEEN ? AND ?" for _ in ranges)
+        params = [v for r in ranges for v in r]
+        return f"({sql})", params
+    return (f"EXISTS (SELECT 1 FROM json_each(?) j WHERE {column} BETWEEN "
+            f"j.value->>0 AND j.value->>1)", [json.dumps([list(r) for r in ranges])])
+
+
+def _fts_phrase(needle: str) -> str:
+    return '"' + needle.replace('"', '""') + '"'
+
+
+_TEXT_COLUMNS = {"from": "from_", "to": "to_", "cc": "cc", "bcc": "bcc", "subject": "subject",
+                 "body": "body"}
+
+
+class SQLiteStore(Store):
+    def __init__(self, data_dir: Path | str, *, watch_interval: float = 0.2):
+        self.data_dir = Path(data_dir)
+        self.db_path = self.data_dir / "postroom.db"
+        self.blobs = BlobFiles(self.data_dir / "blobs")
+        self.notifier = ChangeBroadcast()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watch_interval = watch_interval
+        self._watch_task: asyncio.Task | None = None
+        self._data_version = 0
+        self._last_seq = 0
+        self._uidvalidity_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def open(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.blobs.open()
+        self._loop = asyncio.get_running_loop()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
+        await self._run(self._open_sync)
+        self._watch_task = asyncio.create_task(self._watch_other_processes())
+
+    def _open_sync(self) -> None:
+        conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False,
+                               timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before the door answers OK (no accepted message lost).
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA mmap_size=268435456")
+        conn.executescript(SQLITE_SCHEMA)
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                     (str(SCHEMA_VERSION),))
+        self._conn = conn
+        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self._last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changelog").fetchone()[0]
+
+    async def close(self) -> None:
+        if self._watch_task:
+            self._watch_task.cancel()
+            try:
+                await self._watch_task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._watch_task = None
+        if self._executor:
+            await self._run(self._close_sync)
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass
+            self._conn.close()
+            self._conn = None
+
+    async def _run(self, fn: Callable, *args) -> Any:
+        if self._executor is None:
+            raise RuntimeError("store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _write(self, fn: Callable, *args) -> Any:
+        """Runs ``fn(conn, tx, *args)`` in one IMMEDIATE transaction; publishes the accounts it
+        touched after commit."""
+        result, touched = await self._run(self._write_sync, fn, args)
+        if touched:
+            self.notifier.publish(touched)
+        return result
+
+    def _write_sync(self, fn: Callable, args: tuple) -> tuple[Any, set[int]]:
+        conn = self._conn
+        tx = _Tx(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, tx, *args)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            for digest in tx.new_blobs:
+                if conn.execute("SELECT 1 FROM blobs WHERE hash=?", (digest,)).fetchone() is None:
+                    self.blobs.unlink(digest)
+            raise
+        # PRAGMA data_version on this connection moves only for *other* connections' commits,
+        # so the watcher hears of other processes alone; it then reads the change log from
+        # _last_seq, which our own rows may repeat (a harmless extra wake-up).
+        if tx.dead_blobs:
+            self._collect_blobs(tx.dead_blobs)
+        return result, tx.touched
+
+    def _collect_blobs(self, digests: set[str]) -> None:
+        """Second transaction: drop blobs nobody references. An inserter re-checks the file in
+        its own transaction, so a blob revived meanwhile is rewritten, never lost."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            gone = []
+            for d in digests:
+                row = conn.execute("SELECT refs FROM blobs WHERE hash=?", (d,)).fetchone()
+                if row is not None and row[0] <= 0:
+                    conn.execute("DELETE FROM blobs WHERE hash=?", (d,))
+                    gone.append(d)
+            for d in gone:
+                self.blobs.unlink(d)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            log.exception("blob collection failed; will retry on the next removal")
+
+    async def _watch_other_processes(self) -> None:
+        while True:
+            await asyncio.sleep(self._watch_interval)
+            try:
+                touched = await self._run(self._check_data_version)
+            except Exception:
+                log.exception("change watcher")
+                continue
+            if touched:
+                self.notifier.publish(touched)
+
+    def _check_data_version(self) -> set[int]:
+        conn = self._conn
+        if conn is None:
+            return set()
+        v = conn.execute("PRAGMA data_version").fetchone()[0]
+        if v == self._data_version:
+            return set()
+        self._data_version = v
+        top = conn.execute("SELECT coalesce(max(seq), 0) FROM changelog").fetchone()[0]
+        rows = conn.execute("SELECT DISTINCT account_id FROM changelog WHERE seq > ? AND seq <= ?",
+                            (self._last_seq, top)).fetchall()
+        self._last_seq = top
+        return {r[0] for r in rows}
+
+    # ------------------------------------------------------------------ domains
+
+    async def add_domain(self, name: str) -> Domain:
+        name = name.strip().lower().rstrip(".")
+        if not name or "@" in name or " " in name:
+            raise InvalidName(f"invalid domain {name!r}")
+
+        def tx_fn(conn, tx):
+            try:
+                cur = conn.execute("INSERT INTO domains (name) VALUES (?)", (name,))
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"domain {name} exists") from None
+            return Domain(cur.lastrowid, name)
+        return await self._write(tx_fn)
+
+    async def list_domains(self) -> list[Domain]:
+        rows = await self._run(lambda: self._conn.execute(
+            "SELECT id, name, dkim_selector, dkim_key FROM domains ORDER BY name").fetchall())
+        return [Domain(*r) for r in rows]
+
+    async def get_domain(self, name: str) -> Domain | None:
+        row = await self._run(lambda: self._conn.execute(
+            "SELECT id, name, dkim_selector, dkim_key FROM domains WHERE name=?",
+            (name.strip().lower().rstrip("."),)).fetchone())
+        return Domain(*row) if row else None
+
+    async def remove_domain(self, name: str) -> None:
+        name = name.strip().lower()
+
+        def tx_fn(conn, tx):
+            row = conn.execute("SELECT id FROM domains WHERE name=?", (name,)).fetchone()
+            if row is None:
+                raise NotFound(f"no domain {name}")
+            if conn.execute("SELECT 1 FROM accounts WHERE domain_id=?", row).fetchone():
+                raise Conflict(f"domain {name} still has accounts")
+            conn.execute("DELETE FROM aliases WHERE address LIKE ?", (f"%@{name}",))
+            conn.execute("DELETE FROM domains WHERE id=?", row)
+        await self._write(tx_fn)
+
+    async def set_domain_dkim(self, name: str, selector: str, private_key_pem: bytes) -> None:
+        def tx_fn(conn, tx):
+            cur = conn.execute("UPDATE domains SET dkim_selector=?, dkim_key=? WHERE name=?",
+                               (selector, private_key_pem, name.strip().lower()))
+            if cur.rowcount == 0:
+                raise NotFound(f"no domain {name}")
+        await self._write(tx_fn)
+
+    # ------------------------------------------------------------------ accounts
+
+    _ACCOUNT_COLS = "id, email, domain_id, password_hash, scram, quota_bytes, used_bytes, settings"
+
+    @staticmethod
+    def _account(row) -> Account:
+        scram = None
+        if row[4]:
+            d = json.loads(row[4])
+            scram = ScramCredentials(bytes.fromhex(d["salt"]), d["iterations"],
+                                     bytes.fromhex(d["stored_key"]),
+                                     bytes.fromhex(d["server_key"]))
+        return Account(row[0], row[1], row[2], row[3], scram, row[5], row[6], json.loads(row[7]))
+
+    @staticmethod
+    def _scram_json(scram: ScramCredentials | None) -> str | None:
+        if scram is None:
+            return None
+        return json.dumps({"salt": scram.salt.hex(), "iterations": scram.iterations,
+                           "stored_key": scram.stored_key.hex(),
+                           "server_key": scram.server_key.hex()})
+
+    async def create_account(self, email: str, password_hash: str,
+                             scram: ScramCredentials | None = None,
+                             quota_bytes: int = 0) -> Account:
+        email = email.strip().lower()
+        local, at, domain = email.rpartition("@")
+        if not at or not local or not domain or " " in email:
+            raise InvalidName(f"invalid address {email!r}")
+
+        def tx_fn(conn, tx):
+            d = conn.execute("SELECT id FROM domains WHERE name=?", (domain,)).fetchone()
+            if d is None:
+                raise NotFound(f"no domain {domain}; add it first")
+            try:
+                cur = conn.execute(
+                    "INSERT INTO accounts (email, domain_id, password_hash, scram, quota_bytes) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (email, d[0], password_hash, self._scram_json(scram), quota_bytes))
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"account {email} exists") from None
+            account_id = cur.lastrowid
+            for name, role in DEFAULT_MAILBOXES:
+                self._create_mailbox_sync(conn, tx, account_id, name, role)
+                conn.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)",
+                             (account_id, name))
+            return self._account(conn.execute(
+                f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE id=?", (account_id,)).fetchone())
+        return await self._write(tx_fn)
+
+    async def get_account(self, email: str) -> Account | None:
+        row = await self._run(lambda: self._conn.execute(
+            f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE email=?",
+            (email.strip().lower(),)).fetchone())
+        return self._account(row) if row else None
+
+    async def get_account_by_id(self, account_id: int) -> Account | None:
+        row = await self._run(lambda: self._conn.execute(
+            f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE id=?", (account_id,)).fetchone())
+        return self._account(row) if row else None
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        def q():
+            if domain is None:
+                return self._conn.execute(
+                    f"SELECT {self._ACCOUNT_COLS} FROM accounts ORDER BY email").fetchall()
+            return self._conn.execute(
+                f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE domain_id="
+                "(SELECT id FROM domains WHERE name=?) ORDER BY email",
+                (domain.lower(),)).fetchall()
+        return [self._account(r) for r in await self._run(q)]
+
+    async def update_account(self, account_id: int, *, password_hash: str | None = None,
+                             scram: ScramCredentials | None = None,
+                             quota_bytes: int | None = None,
+                             settings: dict | None = None) -> Account:
+        def tx_fn(conn, tx):
+            if conn.execute("SELECT 1 FROM accounts WHERE id=?", (account_id,)).fetchone() is None:
+                raise NotFound("no such account")
+            if password_hash is not None:
+                conn.execute("UPDATE accounts SET password_hash=? WHERE id=?",
+                             (password_hash, account_id))
+            if scram is not None:
+                conn.execute("UPDATE accounts SET scram=? WHERE id=?",
+                             (self._scram_json(scram), account_id))
+            if quota_bytes is not None:
+                conn.execute("UPDATE accounts SET quota_bytes=? WHERE id=?",
+                             (quota_bytes, account_id))
+            if settings is not None:
+                conn.execute("UPDATE accounts SET settings=? WHERE id=?",
+                             (json.dumps(settings), account_id))
+            return self._account(conn.execute(
+                f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE id=?", (account_id,)).fetchone())
+        return await self._write(tx_fn)
+
+    async def delete_account(self, account_id: int) -> None:
+        def tx_fn(conn, tx):
+            row = conn.execute("SELECT email FROM accounts WHERE id=?", (account_id,)).fetchone()
+            if row is None:
+                raise NotFound("no such account")
+            for (mid,) in conn.execute("SELECT id FROM mailboxes WHERE account_id=?",
+                                       (account_id,)).fetchall():
+                self._delete_mailbox_rows(conn, tx, account_id, mid)
+            conn.execute("DELETE FROM subscriptions WHERE account_id=?", (account_id,))
+            conn.execute("DELETE FROM metadata WHERE account_id=?", (account_id,))
+            conn.execute("DELETE FROM changelog WHERE account_id=?", (account_id,))
+            conn.execute("DELETE FROM aliases WHERE target=?", (row[0],))
+            conn.execute("DELETE FROM accounts WHERE id=?", (account_id,))
+        await self._write(tx_fn)
+
+    # ------------------------------------------------------------------ aliases
+
+    async def add_alias(self, address: str, target: str) -> Alias:
+        address = address.strip().lower()
+        target = target.strip().lower()
+        local, at, domain = address.rpartition("@")
+        if not at or not domain:
+            raise InvalidName(f"invalid alias {address!r}")
+
+        def tx_fn(conn, tx):
+            if conn.execute("SELECT 1 FROM domains WHERE name=?", (domain,)).fetchone() is None:
+                raise NotFound(f"no domain {domain}")
+            if conn.execute("SELECT 1 FROM accounts WHERE email=?", (target,)).fetchone() is None:
+                raise NotFound(f"no account {target}")
+            if conn.execute("SELECT 1 FROM accounts WHERE email=?", (address,)).fetchone():
+                raise AlreadyExists(f"{address} is an account")
+            try:
+                conn.execute("INSERT INTO aliases VALUES (?, ?)", (address, target))
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"alias {address} exists") from None
+            return Alias(address, target)
+        return await self._write(tx_fn)
+
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        def q():
+            if domain is None:
+                return self._conn.execute("SELECT address, target FROM aliases "
+                                          "ORDER BY address").fetchall()
+            return self._conn.execute("SELECT address, target FROM aliases WHERE address LIKE ? "
+                                      "ORDER BY address", (f"%@{domain.lower()}",)).fetchall()
+        return [Alias(*r) for r in await self._run(q)]
+
+    async def remove_alias(self, address: str) -> None:
+        def tx_fn(conn, tx):
+            if conn.execute("DELETE FROM aliases WHERE address=?",
+                            (address.strip().lower(),)).rowcount == 0:
+                raise NotFound(f"no alias {address}")
+        await self._write(tx_fn)
+
+    async def resolve_recipient(self, address: str) -> Account | None:
+        address = address.strip().strip("<>").lower()
+        local, at, domain = address.rpartition("@")
+        if not at or not local:
+            return None
+
+        def q():
+            conn = self._conn
+            candidates = [address]
+            if "+" in local:
+                candidates.append(local.split("+", 1)[0] + "@" + domain)
+            for cand in candidates:
+                row = conn.execute(f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE email=?",
+                                   (cand,)).fetchone()
+                if row:
+                    return row
+                row = conn.execute(
+                    f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE email="
+                    "(SELECT target FROM aliases WHERE address=?)", (cand,)).fetchone()
+                if row:
+                    return row
+            return conn.execute(
+                f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE email="
+                "(SELECT target FROM aliases WHERE address=?)", ("@" + domain,)).fetchone()
+        row = await self._run(q)
+        return self._account(row) if row else None
+
+    async def addresses_of(self, account_id: int) -> list[str]:
+        def q():
+            row = self._conn.execute("SELECT email FROM accounts WHERE id=?",
+                                     (account_id,)).fetchone()
+            if row is None:
+                return []
+            aliases = [r[0] for r in self._conn.execute(
+                "SELECT address FROM aliases WHERE target=? AND address NOT LIKE '@%' "
+                "ORDER BY address", row).fetchall()]
+            return [row[0]] + aliases
+        return await self._run(q)
+
+    # ------------------------------------------------------------------ mailboxes
+
+    _MAILBOX_COLS = "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq"
+
+    def _next_uidvalidity(self, conn) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key='uidvalidity'").fetchone()
+        last = int(row[0]) if row else 0
+        value = max(int(time.time()) & 0x7FFFFFFF, last + 1)
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('uidvalidity', ?)", (str(value),))
+        return value
+
+    def _create_mailbox_sync(self, conn, tx, account_id, name, special_use) -> Mailbox:
+        modseq = tx.bump(conn, account_id)
+        cur = conn.execute(
+            "INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, uidnext, "
+            "highestmodseq) VALUES (?, ?, ?, ?, 1, ?)",
+            (account_id, name, special_use, self._next_uidvalidity(conn), modseq))
+        tx.log(conn, account_id, modseq, "mailbox", cur.lastrowid)
+        return Mailbox(cur.lastrowid, account_id, name, special_use,
+                       *conn.execute("SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes "
+                                     "WHERE id=?", (cur.lastrowid,)).fetchone())
+
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
+        rows = await self._run(lambda: self._conn.execute(
+            f"SELECT {self._MAILBOX_COLS} FROM mailboxes WHERE account_id=? ORDER BY name",
+            (account_id,)).fetchall())
+        return [Mailbox(*r) for r in rows]
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+        try:
+            name = _valid_mailbox_name(name)
+        except InvalidName:
+            return None
+        row = await self._run(lambda: self._conn.execute(
+            f"SELECT {self._MAILBOX_COLS} FROM mailboxes WHERE account_id=? AND name=?",
+            (account_id, name)).fetchone())
+        return Mailbox(*row) if row else None
+
+    async def get_mailbox_by_id(self, account_id: int, mailbox_id: int) -> Mailbox | None:
+        row = await self._run(lambda: self._conn.execute(
+            f"SELECT {self._MAILBOX_COLS} FROM mailboxes WHERE account_id=? AND id=?",
+            (account_id, mailbox_id)).fetchone())
+        return Mailbox(*row) if row else None
+
+    async def get_mailbox_by_role(self, account_id: int, role: str) -> Mailbox | None:
+        row = await self._run(lambda: self._conn.execute(
+            f"SELECT {self._MAILBOX_COLS} FROM mailboxes WHERE account_id=? AND special_use=? "
+            "ORDER BY id LIMIT 1", (account_id, role)).fetchone())
+        return Mailbox(*row) if row else None
+
+    async def create_mailbox(self, account_id: int, name: str,
+                             special_use: str | None = None) -> Mailbox:
+        name = _valid_mailbox_name(name)
+
+        def tx_fn(conn, tx):
+            if conn.execute("SELECT 1 FROM mailboxes WHERE account_id=? AND name=?",
+                            (account_id, name)).fetchone():
+                raise AlreadyExists(f"mailbox {name} exists")
+            parts = name.split(SEPARATOR)
+            for i in range(1, len(parts)):
+                parent = SEPARATOR.join(parts[:i])
+                if not conn.execute("SELECT 1 FROM mailboxes WHERE account_id=? AND name=?",
+                                    (account_id, parent)).fetchone():
+                    self._create_mailbox_sync(conn, tx, account_id, parent, None)
+            return self._create_mailbox_sync(conn, tx, account_id, name, special_use)
+        return await self._write(tx_fn)
+
+    def _delete_mailbox_rows(self, conn, tx, account_id: int, mailbox_id: int) -> None:
+        rows = conn.execute("SELECT uid, message_id, size FROM entries WHERE mailbox_id=?",
+                            (mailbox_id,)).fetchall()
+        conn.execute("DELETE FROM entries WHERE mailbox_id=?", (mailbox_id,))
+        freed = sum(r[2] for r in rows)
+        if freed:
+            conn.execute("UPDATE accounts SET used_bytes = max(0, used_bytes - ?) WHERE id=?",
+                         (freed, account_id))
+        for mid in {r[1] for r in rows}:
+            self._release_message(conn, tx, mid)
+        conn.execute("DELETE FROM metadata WHERE account_id=? AND mailbox_id=?",
+                     (account_id, mailbox_id))
+        conn.execute("DELETE FROM changelog WHERE mailbox_id=? AND kind != 'mailbox'",
+                     (mailbox_id,))
+        conn.execute("DELETE FROM mailboxes WHERE id=?", (mailbox_id,))
+
+    async def delete_mailbox(self, account_id: int, mailbox_id: int) -> None:
+        def tx_fn(conn, tx):
+            row = conn.execute("SELECT name FROM mailboxes WHERE account_id=? AND id=?",
+                               (account_id, mailbox_id)).fetchone()
+            if row is None:
+                raise NotFound("no such mailbox")
+            if row[0] == "INBOX":
+                raise Conflict("INBOX cannot be deleted")
+            self._delete_mailbox_rows(conn, tx, account_id, mailbox_id)
+            modseq = tx.bump(conn, account_id)
+            tx.log(conn, account_id, modseq, "mailbox", mailbox_id)
+        await self._write(tx_fn)
+
+    async def rename_mailbox(self, account_id: int, mailbox_id: int, new_name: str) -> Mailbox:
+        new_name = _valid_mailbox_name(new_name)
+
+        def tx_fn(conn, tx):
+            row = conn.execute(f"SELECT {self._MAILBOX_COLS} FROM mailboxes "
+                               "WHERE account_id=? AND id=?", (account_id, mailbox_id)).fetchone()
+            if row is None:
+                raise NotFound("no such mailbox")
+            old = row[2]
+            if new_name == old:
+                raise AlreadyExists(f"mailbox {new_name} exists")
+            if new_name.startswith(old + SEPARATOR):
+                raise InvalidName("cannot rename a mailbox into its own child")
+            if conn.execute("SELECT 1 FROM mailboxes WHERE account_id=? AND name=?",
+                            (account_id, new_name)).fetchone():
+                raise AlreadyExists(f"mailbox {new_name} exists")
+            parts = new_name.split(SEPARATOR)
+            for i in range(1, len(parts)):
+                parent = SEPARATOR.join(parts[:i])
+                if not conn.execute("SELECT 1 FROM mailboxes WHERE account_id=? AND name=?",
+                                    (account_id, parent)).fetchone():
+                    self._create_mailbox_sync(conn, tx, account_id, parent, None)
+            if old == "INBOX":
+                # RFC 9051 §6.3.6: renaming INBOX moves its messages to a new mailbox and
+                # leaves INBOX in place, empty; INBOX's children are not moved.
+                target = self._create_mailbox_sync(conn, tx, account_id, new_name, None)
+                uids = [r[0] for r in conn.execute(
+                    "SELECT uid FROM entries WHERE mailbox_id=? ORDER BY uid",
+                    (mailbox_id,)).fetchall()]
+                if uids:
+                    self._copy_sync(conn, tx, account_id, mailbox_id, uids, target.id,
+                                    remove_source=True)
+                return Mailbox(*conn.execute(f"SELECT {self._MAILBOX_COLS} FROM mailboxes "
+                                             "WHERE id=?", (target.id,)).fetchone())
+            modseq = tx.bump(conn, account_id)
+            children = conn.execute(
+                "SELECT id, name FROM mailboxes WHERE account_id=? AND substr(name, 1, ?) = ?",
+                (account_id, len(old) + 1, old + SEPARATOR)).fetchall()
+            conn.execute("UPDATE mailboxes SET name=? WHERE id=?", (new_name, mailbox_id))
+            tx.log(conn, account_id, modseq, "mailbox", mailbox_id)
+            for cid, cname in children:
+                conn.execute("UPDATE mailboxes SET name=? WHERE id=?",
+                             (new_name + cname[len(old):], cid))
+                tx.log(conn, account_id, modseq, "mailbox", cid)
+            for (sub,) in conn.execute(
+                    "SELECT name FROM subscriptions WHERE account_id=? AND (name=? OR "
+                    "substr(name, 1, ?) = ?)", (account_id, old, len(old) + 1,
+                                                old + SEPARATOR)).fetchall():
+                conn.execute("UPDATE OR IGNORE subscriptions SET name=? WHERE account_id=? "
+                             "AND name=?", (new_name + sub[len(old):], account_id, sub))
+            return Mailbox(*conn.execute(f"SELECT {self._MAILBOX_COLS} FROM mailboxes "
+                                         "WHERE id=?", (mailbox_id,)).fetchone())
+        return await self._write(tx_fn)
+
+    async def set_special_use(self, account_id: int, mailbox_id: int,
+                              special_use: str | None) -> None:
+        def tx_fn(conn, tx):
+            if conn.execute("UPDATE mailboxes SET special_use=? WHERE account_id=? AND id=?",
+                            (special_use, account_id, mailbox_id)).rowcount == 0:
+                raise NotFound("no such mailbox")
+            modseq = tx.bump(conn, account_id)
+            tx.log(conn, account_id, modseq, "mailbox", mailbox_id)
+        await self._write(tx_fn)
+
+    async def subscribe(self, account_id: int, name: str, subscribed: bool = True) -> None:
+        name = _valid_mailbox_name(name)
+
+        def tx_fn(conn, tx):
+            if subscribed:
+                conn.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)",
+                             (account_id, name))
+            else:
+                conn.execute("DELETE FROM subscriptions WHERE account_id=? AND name=?",
+                             (account_id, name))
+        await self._write(tx_fn)
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        rows = await self._run(lambda: self._conn.execute(
+            "SELECT name FROM subscriptions WHERE account_id=? ORDER BY name",
+            (account_id,)).fetchall())
+        return [r[0] for r in rows]
+
+    async def mailbox_status(self, account_id: int, mailbox_id: int) -> MailboxStatus:
+        def q():
+            conn = self._conn
+            mb = conn.execute("SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes "
+                              "WHERE account_id=? AND id=?", (account_id, mailbox_id)).fetchone()
+            if mb is None:
+                raise NotFound("no such mailbox")
+            counts = conn.execute(
+                "SELECT count(*), coalesce(sum(flags & 1 = 0), 0), coalesce(sum(flags & 8 != 0), 0),"
+                " coalesce(sum(size), 0) FROM entries WHERE mailbox_id=?",
+                (mailbox_id,)).fetchone()
+            first = conn.execute("SELECT min(uid) FROM entries WHERE mailbox_id=? AND "
+                                 "flags & 1 = 0", (mailbox_id,)).fetchone()[0]
+            return MailboxStatus(counts[0], counts[1], counts[2], counts[3], mb[1], mb[0], mb[2],
+                                 first)
+        return await self._run(q)
+
+    # ------------------------------------------------------------------ messages: writing
+
+    def _parse(self, raw: bytes) -> ParsedMessage:
+        from postroom.mail.parse import parse_message
+        return parse_message(raw)
+
+    async def _prepare(self, raw: bytes, parsed: ParsedMessage | None) -> tuple[str, ParsedMessage]:
+        """Parses (off the loop) and writes the blob durably before any transaction."""
+        def work():
+            p = parsed if parsed is not None else self._parse(raw)
+            digest = blob_hash(raw)
+            self.blobs.write(digest, raw)
+            return digest, p
+        return await asyncio.to_thread(work)
+
+    def _ensure_blob(self, conn, tx, digest: str, raw: bytes) -> None:
+        row = conn.execute("SELECT refs FROM blobs WHERE hash=?", (digest,)).fetchone()
+        if not self.blobs.exists(digest):
+            # Collected meanwhile by another transaction: we hold the write lock now, so
+            # writing it again here cannot race with a collector.
+            self.blobs.write(digest, raw)
+        if row is None:
+            conn.execute("INSERT INTO blobs VALUES (?, ?, 1)", (digest, len(raw)))
+            tx.new_blobs.append(digest)
+        else:
+            conn.execute("UPDATE blobs SET refs = refs + 1 WHERE hash=?", (digest,))
+
+    def _message_row(self, conn, tx, account_id: int, digest: str, raw: bytes,
+                     p: ParsedMessage, internal_date: int) -> int:
+        """The account's index row for this blob: reused when the account has it already."""
+        row = conn.execute("SELECT id FROM messages WHERE account_id=? AND blob=? LIMIT 1",
+                           (account_id, digest)).fetchone()
+        if row:
+            return row[0]
+        self._ensure_blob(conn, tx, digest, raw)
+        thread_id = None
+        parents = list(reversed(p.references))
+        if p.in_reply_to and p.in_reply_to not in parents:
+            parents.insert(0, p.in_reply_to)
+        for ref in parents[:20]:
+            r = conn.execute("SELECT thread_id FROM messages WHERE account_id=? AND "
+                             "header_message_id=? LIMIT 1", (account_id, ref)).fetchone()
+            if r:
+                thread_id = r[0]
+                break
+        cur = conn.execute(
+            "INSERT INTO messages (account_id, blob, size, internal_date, envelope, bodystructure,"
+            " body, parts, preview, sent_date, sort_subject, sort_from, sort_to, sort_cc,"
+            " display_from, display_to, header_message_id, in_reply_to, refs, thread_id,"
+            " has_attachments) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (account_id, digest, len(raw), internal_date, p.envelope, p.bodystructure, p.body,
+             p.parts.to_json(), p.preview, p.sent_date, p.sort_subject, p.sort_from, p.sort_to,
+             p.sort_cc, p.display_from, p.display_to, p.message_id, p.in_reply_to,
+             " ".join(p.references), 0, int(p.has_attachments)))
+        mid = cur.lastrowid
+        conn.execute("UPDATE messages SET thread_id=? WHERE id=?", (thread_id or mid, mid))
+        conn.execute(
+            "INSERT INTO message_text (rowid, from_, to_, cc, bcc, subject, headers, body) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (mid, p.from_text, p.to_text, p.cc_text, p.bcc_text, p.subject,
+             p.headers_text[:MAX_INDEXED_TEXT], p.body_text[:MAX_INDEXED_TEXT]))
+        return mid
+
+    def _release_message(self, conn, tx, message_id: int) -> None:
+        """Drops the index row (and a blob reference) once no entry points to it."""
+        if conn.execute("SELECT 1 FROM entries WHERE message_id=? LIMIT 1",
+                        (message_id,)).fetchone():
+            return
+        row = conn.execute("SELECT blob FROM messages WHERE id=?", (message_id,)).fetchone()
+        if row is None:
+            return
+        conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
+        conn.execute("DELETE FROM message_text WHERE rowid=?", (message_id,))
+        self._release_blob(conn, tx, row[0])
+
+    def _release_blob(self, conn, tx, digest: str) -> None:
+        conn.execute("UPDATE blobs SET refs = refs - 1 WHERE hash=?", (digest,))
+        r = conn.execute("SELECT refs FROM blobs WHERE hash=?", (digest,)).fetchone()
+        if r is not None and r[0] <= 0:
+            tx.dead_blobs.add(digest)
+
+    def _check_quota(self, conn, account_id: int, extra: int) -> None:
+        q, used = conn.execute("SELECT quota_bytes, used_bytes FROM accounts WHERE id=?",
+                               (account_id,)).fetchone()
+        if q and used + extra > q:
+            raise QuotaExceeded("quota exceeded")
+
+    def _add_entry(self, conn, tx, account_id: int, mailbox_id: int, message_id: int, size: int,
+                   bits: int, keywords: list[str], modseq: int, now: int) -> int:
+        row = conn.execute("SELECT uidnext FROM mailboxes WHERE id=? AND account_id=?",
+                           (mailbox_id, account_id)).fetchone()
+        if row is None:
+            raise NotFound("no such mailbox")
+        uid = row[0]
+        conn.execute("INSERT INTO entries (mailbox_id, uid, account_id, message_id, flags, "
+                     "keywords, modseq, save_date, size) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (mailbox_id, uid, account_id, message_id, bits, " ".join(keywords), modseq,
+                      now, size))
+        conn.execute("UPDATE mailboxes SET uidnext=?, highestmodseq=? WHERE id=?",
+                     (uid + 1, modseq, mailbox_id))
+        conn.execute("UPDATE accounts SET used_bytes = used_bytes + ? WHERE id=?",
+                     (size, account_id))
+        tx.log_entries(conn, account_id, modseq, mailbox_id)
+        return uid
+
+    def _uidvalidity(self, conn, mailbox_id: int) -> int:
+        return conn.execute("SELECT uidvalidity FROM mailboxes WHERE id=?",
+                            (mailbox_id,)).fetchone()[0]
+
+    async def append(self, account_id: int, mailbox_id: int, raw: bytes,
+                     flags: Iterable[str] = (), internal_date: int | None = None,
+                     parsed: ParsedMessage | None = None) -> AppendResult:
+        (result,) = await self._append_prepared(account_id, mailbox_id,
+                                                [(raw, flags, internal_date, parsed)])
+        return result
+
+    async def append_many(self, account_id: int, mailbox_id: int,
+                          items: Sequence[tuple[bytes, Iterable[str], int | None]]
+                          ) -> list[AppendResult]:
+        return await self._append_prepared(account_id, mailbox_id,
+                                           [(raw, fl, d, None) for raw, fl, d in items])
+
+    async def _append_prepared(self, account_id, mailbox_id, items) -> list[AppendResult]:
+        prepared = []
+        for raw, flags, date, parsed in items:
+            digest, p = await self._prepare(raw, parsed)
+            prepared.append((raw, list(flags), date, digest, p))
+
+        def tx_fn(conn, tx):
+            self._check_quota(conn, account_id, sum(len(x[0]) for x in prepared))
+            modseq = tx.bump(conn, account_id)
+            now = int(time.time())
+            results = []
+            for raw, flags, date, digest, p in prepared:
+                mid = self._message_row(conn, tx, account_id, digest, raw, p,
+                                        int(date if date is not None else now))
+                bits, kws = _split_flags(flags)
+                uid = self._add_entry(conn, tx, account_id, mailbox_id, mid, len(raw), bits, kws,
+                                      modseq, now)
+                results.append(AppendResult(self._uidvalidity(conn, mailbox_id), uid, modseq))
+            return results
+        return await self._write(tx_fn)
+
+    async def deliver(self, raw: bytes, recipients: Sequence[Recipient],
+                      internal_date: int | None = None,
+                      parsed: ParsedMessage | None = None) -> list[AppendResult]:
+        digest, p = await self._prepare(raw, parsed)
+
+        def tx_fn(conn, tx):
+            now = int(time.time())
+            results = []
+            for r in recipients:
+                self._check_quota(conn, r.account_id, len(raw))
+            for r in recipients:
+                modseq = tx.bump(conn, r.account_id)
+                mid = self._message_row(conn, tx, r.account_id, digest, raw, p,
+                                        int(internal_date if internal_date is not None else now))
+                bits, kws = _split_flags(r.flags)
+                uid = self._add_entry(conn, tx, r.account_id, r.mailbox_id, mid, len(raw), bits,
+                                      kws, modseq, now)
+                results.append(AppendResult(self._uidvalidity(conn, r.mailbox_id), uid, modseq))
+            return results
+        return await self._write(tx_fn)
+
+    # ------------------------------------------------------------------ messages: reading
+
+    async def uids(self, account_id: int, mailbox_id: int) -> list[int]:
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            return [r[0] for r in self._conn.execute(
+                "SELECT uid FROM entries WHERE mailbox_id=? ORDER BY uid", (mailbox_id,))]
+        return await self._run(q)
+
+    def _check_mailbox(self, account_id: int, mailbox_id: int) -> None:
+        if self._conn.execute("SELECT 1 FROM mailboxes WHERE id=? AND account_id=?",
+                              (mailbox_id, account_id)).fetchone() is None:
+            raise NotFound("no such mailbox")
+
+    async def entries(self, account_id: int, mailbox_id: int,
+                      uids: Sequence[int] | None = None) -> list[Entry]:
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            if uids is None:
+                cond, params = "1", []
+            else:
+                cond, params = _uid_condition(uids)
+            rows = self._conn.execute(
+                f"SELECT uid, modseq, flags, keywords FROM entries e WHERE mailbox_id=? AND "
+                f"{cond} ORDER BY uid", (mailbox_id, *params)).fetchall()
+            return [Entry(r[0], r[1], _flags_tuple(r[2], r[3])) for r in rows]
+        return await self._run(q)
+
+    _COLUMN_GROUPS = {
+        FETCH_ENVELOPE: ("m.envelope",),
+        FETCH_BODYSTRUCTURE: ("m.bodystructure",),
+        FETCH_BODY: ("m.body",),
+        FETCH_PARTS: ("m.parts",),
+        FETCH_PREVIEW: ("m.preview",),
+        FETCH_SORT: ("m.sent_date", "m.sort_subject", "m.sort_from", "m.sort_to", "m.sort_cc",
+                     "m.display_from", "m.display_to"),
+        FETCH_THREADING: ("m.header_message_id", "m.in_reply_to", "m.refs"),
+    }
+    _FIELD_NAMES = {"m.refs": "references"}
+
+    async def fetch(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                    columns: Iterable[str] = ()) -> list[MessageRow]:
+        extra: list[str] = []
+        for group in columns:
+            extra.extend(self._COLUMN_GROUPS[group])
+        names = [self._FIELD_NAMES.get(c, c[2:]) for c in extra]
+        select = ", ".join(["e.uid", "e.modseq", "e.flags", "e.keywords", "e.message_id",
+                            "m.thread_id", "m.blob", "m.size", "m.internal_date",
+                            "e.save_date"] + extra)
+
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            cond, params = _uid_condition(uids)
+            rows = self._conn.execute(
+                f"SELECT {select} FROM entries e JOIN messages m ON m.id = e.message_id "
+                f"WHERE e.mailbox_id=? AND {cond} ORDER BY e.uid",
+                (mailbox_id, *params)).fetchall()
+            out = []
+            for r in rows:
+                row = MessageRow(r[0], r[1], _flags_tuple(r[2], r[3]), r[4], r[5], r[6], r[7],
+                                 r[8], r[9])
+                for i, name in enumerate(names, 10):
+                    setattr(row, name, r[i])
+                out.append(row)
+            return out
+        return await self._run(q)
+
+    async def read_blob(self, blob: str, start: int = 0, end: int | None = None) -> bytes:
+        # Small reads come from the page cache faster than a thread hop costs.
+        if end is not None and end - start <= 262144:
+            return self.blobs.read(blob, start, end)
+        return await asyncio.to_thread(self.blobs.read, blob, start, end)
+
+    # ------------------------------------------------------------------ messages: changing
+
+    async def store_flags(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                          op: str, flags: Iterable[str],
+                          unchanged_since: int | None = None) -> StoreFlagsResult:
+        if op not in ("add", "remove", "set"):
+            raise ValueError(op)
+        bits, kws = _split_flags(flags)
+        kw_lower = {k.lower() for k in kws}
+
+        def tx_fn(conn, tx):
+            self._check_mailbox(account_id, mailbox_id)
+            cond, params = _uid_condition(uids)
+            rows = conn.execute(f"SELECT uid, flags, keywords, modseq FROM entries e WHERE "
+                                f"mailbox_id=? AND {cond} ORDER BY uid",
+                                (mailbox_id, *params)).fetchall()
+            changed: list[FlagChange] = []
+            modified: list[int] = []
+            updates = []
+            for uid, old_bits, old_kw, old_modseq in rows:
+                if unchanged_since is not None and old_modseq > unchanged_since:
+                    modified.append(uid)
+                    continue
+                old_list = old_kw.split()
+                if op == "add":
+                    new_bits = old_bits | bits
+                    have = {k.lower() for k in old_list}
+                    new_list = old_list + [k for k in kws if k.lower() not in have]
+                elif op == "remove":
+                    new_bits = old_bits & ~bits
+                    new_list = [k for k in old_list if k.lower() not in kw_lower]
+                else:
+                    new_bits = (old_bits & HIDDEN) | bits
+                    new_list = list(kws)
+                new_kw = " ".join(new_list)
+                if new_bits != old_bits or new_kw != old_kw:
+                    updates.append((uid, new_bits, new_kw))
+            if updates:
+                modseq = tx.bump(conn, account_id)
+                conn.executemany("UPDATE entries SET flags=?, keywords=?, modseq=? "
+                                 "WHERE mailbox_id=? AND uid=?",
+                                 [(b, k, modseq, mailbox_id, u) for u, b, k in updates])
+                conn.execute("UPDATE mailboxes SET highestmodseq=? WHERE id=?",
+                             (modseq, mailbox_id))
+                tx.log_entries(conn, account_id, modseq, mailbox_id)
+                changed = [FlagChange(u, modseq, _flags_tuple(b, k)) for u, b, k in updates]
+            return StoreFlagsResult(changed, modified)
+        return await self._write(tx_fn)
+
+    def _remove_entries(self, conn, tx, account_id: int, mailbox_id: int,
+                        rows: list[tuple[int, int, int]]) -> int:
+        """rows: (uid, message_id, size). Logs each uid as expunged (VANISHED)."""
+        if not rows:
+            return 0
+        modseq = tx.bump(conn, account_id)
+        conn.executemany("DELETE FROM entries WHERE mailbox_id=? AND uid=?",
+                         [(mailbox_id, r[0]) for r in rows])
+        conn.executemany("INSERT INTO changelog (account_id, modseq, kind, mailbox_id, uid) "
+                         "VALUES (?, ?, 'expunge', ?, ?)",
+                         [(account_id, modseq, mailbox_id, r[0]) for r in rows])
+        conn.execute("UPDATE mailboxes SET highestmodseq=? WHERE id=?", (modseq, mailbox_id))
+        conn.execute("UPDATE accounts SET used_bytes = max(0, used_bytes - ?) WHERE id=?",
+                     (sum(r[2] for r in rows), account_id))
+        for mid in {r[1] for r in rows}:
+            self._release_message(conn, tx, mid)
+        return modseq
+
+    async def expunge(self, account_id: int, mailbox_id: int,
+                      uids: Sequence[int] | None = None) -> list[int]:
+        def tx_fn(conn, tx):
+            self._check_mailbox(account_id, mailbox_id)
+            if uids is None:
+                cond, params = "1", []
+            else:
+                cond, params = _uid_condition(uids)
+            rows = conn.execute(f"SELECT uid, message_id, size FROM entries e WHERE "
+                                f"mailbox_id=? AND flags & 8 AND {cond} ORDER BY uid",
+                                (mailbox_id, *params)).fetchall()
+            self._remove_entries(conn, tx, account_id, mailbox_id, rows)
+            return [r[0] for r in rows]
+        return await self._write(tx_fn)
+
+    async def remove(self, account_id: int, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        def tx_fn(conn, tx):
+            self._check_mailbox(account_id, mailbox_id)
+            cond, params = _uid_condition(uids)
+            rows = conn.execute(f"SELECT uid, message_id, size FROM entries e WHERE "
+                                f"mailbox_id=? AND {cond} ORDER BY uid",
+                                (mailbox_id, *params)).fetchall()
+            self._remove_entries(conn, tx, account_id, mailbox_id, rows)
+            return [r[0] for r in rows]
+        return await self._write(tx_fn)
+
+    def _copy_sync(self, conn, tx, account_id, mailbox_id, uids, dest_mailbox_id,
+                   remove_source: bool) -> CopyResult:
+        self._check_mailbox(account_id, mailbox_id)
+        self._check_mailbox(account_id, dest_mailbox_id)
+        cond, params = _uid_condition(uids)
+        rows = conn.execute(f"SELECT uid, message_id, size, flags, keywords FROM entries e "
+                            f"WHERE mailbox_id=? AND {cond} ORDER BY uid",
+                            (mailbox_id, *params)).fetchall()
+        if not rows:
+            return CopyResult(self._uidvalidity(conn, dest_mailbox_id), [],
+                              tx.current_modseq(conn, account_id))
+        if not remove_source:
+            self._check_quota(conn, account_id, sum(r[2] for r in rows))
+        modseq = tx.bump(conn, account_id)
+        now = int(time.time())
+        uidnext = conn.execute("SELECT uidnext FROM mailboxes WHERE id=?",
+                               (dest_mailbox_id,)).fetchone()[0]
+        pairs = []
+        new_rows = []
+        for i, (uid, mid, size, bits, kw) in enumerate(rows):
+            pairs.append((uid, uidnext + i))
+            # \Deleted is not carried by MOVE (RFC 6851 §3.3 leaves it to the server; Dovecot
+            # keeps flags on COPY and MOVE alike) - keep every flag.
+            new_rows.append((dest_mailbox_id, uidnext + i, account_id, mid, bits, kw, modseq,
+                             now, size))
+        conn.executemany("INSERT INTO entries (mailbox_id, uid, account_id, message_id, flags, "
+                         "keywords, modseq, save_date, size) VALUES (?,?,?,?,?,?,?,?,?)",
+                         new_rows)
+        conn.execute("UPDATE mailboxes SET uidnext=?, highestmodseq=? WHERE id=?",
+                     (uidnext + len(rows), modseq, dest_mailbox_id))
+        conn.execute("UPDATE accounts SET used_bytes = used_bytes + ? WHERE id=?",
+                     (sum(r[2] for r in rows), account_id))
+        tx.log_entries(conn, account_id, modseq, dest_mailbox_id)
+        if remove_source:
+            self._remove_entries(conn, tx, account_id, mailbox_id,
+                                 [(r[0], r[1], r[2]) for r in rows])
+        return CopyResult(self._uidvalidity(conn, dest_mailbox_id), pairs, modseq)
+
+    async def copy(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                   dest_mailbox_id: int) -> CopyResult:
+        return await self._write(lambda conn, tx: self._copy_sync(
+            conn, tx, account_id, mailbox_id, uids, dest_mailbox_id, False))
+
+    async def move(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                   dest_mailbox_id: int) -> CopyResult:
+        if mailbox_id == dest_mailbox_id:
+            raise Conflict("cannot move a message into its own mailbox")
+        return await self._write(lambda conn, tx: self._copy_sync(
+            conn, tx, account_id, mailbox_id, uids, dest_mailbox_id, True))
+
+    async def set_hidden(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                         hidden: bool = True) -> None:
+        def tx_fn(conn, tx):
+            self._check_mailbox(account_id, mailbox_id)
+            cond, params = _uid_condition(uids)
+            op = "flags | 32" if hidden else "flags & ~32"
+            conn.execute(f"UPDATE entries SET flags = {op} WHERE mailbox_id=? AND "
+                         f"{cond.replace('e.uid', 'uid')}", (mailbox_id, *params))
+        await self._write(tx_fn)
+
+    async def hidden_uids(self, account_id: int, mailbox_id: int) -> set[int]:
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            return {r[0] for r in self._conn.execute(
+                "SELECT uid FROM entries WHERE mailbox_id=? AND flags & 32", (mailbox_id,))}
+        return await self._run(q)
+
+    # ------------------------------------------------------------------ search
+
+    async def search(self, account_id: int, mailbox_id: int, criteria: S.Criteria) -> list[int]:
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            post: list[S.Text] = []
+            where, params = self._compile(criteria, post)
+            rows = self._conn.execute(
+                f"SELECT e.uid, m.blob FROM entries e JOIN messages m ON m.id = e.message_id "
+                f"WHERE e.mailbox_id=? AND ({where}) ORDER BY e.uid",
+                (mailbox_id, *params)).fetchall()
+            if not post:
+                return [r[0] for r in rows]
+            return [uid for uid, blob in rows if self._verify_headers(blob, criteria)]
+        return await self._run(q)
+
+    def _compile(self, c: S.Criteria, post: list) -> tuple[str, list]:
+        if isinstance(c, S.All):
+            return "1", []
+        if isinstance(c, S.And):
+            if not c.items:
+                return "1", []
+            parts = [self._compile(i, post) for i in c.items]
+            return " AND ".join(f"({p[0]})" for p in parts), [v for p in parts for v in p[1]]
+        if isinstance(c, S.Or):
+            if not c.items:
+                return "0", []
+            parts = [self._compile(i, post) for i in c.items]
+            return " OR ".join(f"({p[0]})" for p in parts), [v for p in parts for v in p[1]]
+        if isinstance(c, S.Not):
+            sql, params = self._compile(c.item, post)
+            return f"NOT ({sql})", params
+        if isinstance(c, S.UidSet):
+            if not c.ranges:
+                return "0", []
+            return _ranges_condition([list(r) for r in c.ranges], "e.uid")
+        if isinstance(c, S.Flag):
+            bit = _FLAG_LOOKUP.get(c.flag.lower())
+            if bit is not None:
+                return f"e.flags & {bit}", []
+            if c.flag.startswith("\\"):
+                return "0", []
+            return "(' ' || e.keywords || ' ') LIKE ? ESCAPE '\\'", [
+                "% " + _like_escape(c.flag) + " %"]
+        if isinstance(c, S.DateRange):
+            col = {"internal": "m.internal_date", "sent": "m.sent_date",
+                   "saved": "e.save_date"}[c.field]
+            conds, params = [], []
+            if c.start is not None:
+                conds.append(f"{col} >= ?")
+                params.append(c.start)
+            if c.end is not None:
+                conds.append(f"{col} < ?")
+                params.append(c.end)
+            if c.field == "sent":
+                # RFC 9051 §6.4.4: a missing/unparsable Date counts as the internal date.
+                col2 = "coalesce(m.sent_date, m.internal_date)"
+                conds = [x.replace(col, col2) for x in conds]
+            return " AND ".join(conds) or "1", params
+        if isinstance(c, S.Size):
+            conds, params = [], []
+            if c.larger is not None:
+                conds.append("m.size > ?")
+                params.append(c.larger)
+            if c.smaller is not None:
+                conds.append("m.size < ?")
+                params.append(c.smaller)
+            return " AND ".join(conds) or "1", params
+        if isinstance(c, S.ModSeq):
+            return "e.modseq >= ?", [c.min]
+        if isinstance(c, S.EmailId):
+            return f"e.message_id IN ({','.join('?' * len(c.message_ids))})" \
+                if c.message_ids else "0", list(c.message_ids)
+        if isinstance(c, S.ThreadId):
+            return f"m.thread_id IN ({','.join('?' * len(c.thread_ids))})" \
+                if c.thread_ids else "0", list(c.thread_ids)
+        if isinstance(c, S.Text):
+            return self._compile_text(c, post)
+        raise ValueError(f"unknown criterion {c!r}")
+
+    def _compile_text(self, c: S.Text, post: list) -> tuple[str, list]:
+        needle = c.needle
+        if c.field.startswith("header:"):
+            post.append(c)
+            name = c.field[7:]
+            # Candidates: messages whose header text has the field name and the value; the
+            # exact per-field check reads the header block afterwards (_verify_headers).
+            col, probe = "headers", needle if needle else name + ":"
+        elif c.field == "text":
+            col, probe = None, needle
+        else:
+            col, probe = _TEXT_COLUMNS[c.field], needle
+        if probe == "":
+            return "1", []
+        if len(probe) >= 3:
+            target = f"{{{col}}} : {_fts_phrase(probe)}" if col else \
+                f"{{headers body}} : {_fts_phrase(probe)}"
+            return ("e.message_id IN (SELECT rowid FROM message_text WHERE message_text "
+                    "MATCH ?)", [target])
+        pattern = "%" + _like_escape(probe) + "%"
+        if col is None:
+            return ("e.message_id IN (SELECT rowid FROM message_text WHERE headers LIKE ? "
+                    "ESCAPE '\\' OR body LIKE ? ESCAPE '\\')", [pattern, pattern])
+        return (f"e.message_id IN (SELECT rowid FROM message_text WHERE {col} LIKE ? "
+                f"ESCAPE '\\')", [pattern])
+
+    def _verify_headers(self, blob: str, criteria: S.Criteria) -> bool:
+        """Evaluates the criteria tree's HEADER keys against the real header block; other keys
+        were already decided by SQL, so they count as true here."""
+        header = self._header_block(blob)
+
+        def ev(c) -> bool:
+            if isinstance(c, S.And):
+                return all(ev(i) for i in c.items)
+            if isinstance(c, S.Or):
+                return any(ev(i) for i in c.items)
+            if isinstance(c, S.Not):
+                return not ev(c.item) if _has_header_key(c.item) else True
+            if isinstance(c, S.Text) and c.field.startswith("header:"):
+                values = _header_values(header, c.field[7:])
+                if not values:
+                    return False
+                n = c.needle.casefold()
+                return any(n in v.casefold() for v in values)
+            return True
+        return ev(criteria)
+
+    def _header_block(self, blob: str) -> bytes:
+        data = self.blobs.read(blob, 0, 256 * 1024)
+        for sep in (b"\r\n\r\n", b"\n\n"):
+            i = data.find(sep)
+            if i >= 0:
+                return data[: i + len(sep)]
+        return data
+
+    # ------------------------------------------------------------------ change log
+
+    async def account_modseq(self, account_id: int) -> int:
+        row = await self._run(lambda: self._conn.execute(
+            "SELECT modseq FROM accounts WHERE id=?", (account_id,)).fetchone())
+        if row is None:
+            raise NotFound("no such account")
+        return row[0]
+
+    async def changes_since(self, account_id: int, mailbox_id: int, modseq: int) -> Changes:
+        def q():
+            conn = self._conn
+            mb = conn.execute("SELECT highestmodseq, uidnext FROM mailboxes WHERE id=? AND "
+                              "account_id=?", (mailbox_id, account_id)).fetchone()
+            if mb is None:
+                raise NotFound("no such mailbox")
+            if mb[0] <= modseq:
+                return Changes(mb[0], mb[1], [], [])
+            changed = [Entry(r[0], r[1], _flags_tuple(r[2], r[3])) for r in conn.execute(
+                "SELECT uid, modseq, flags, keywords FROM entries WHERE mailbox_id=? AND "
+                "modseq > ? ORDER BY uid", (mailbox_id, modseq))]
+            vanished = [r[0] for r in conn.execute(
+                "SELECT uid FROM changelog WHERE mailbox_id=? AND kind='expunge' AND modseq > ? "
+                "ORDER BY uid", (mailbox_id, modseq))]
+            return Changes(mb[0], mb[1], changed, vanished)
+        return await self._run(q)
+
+    # ------------------------------------------------------------------ metadata
+
+    async def get_metadata(self, account_id: int, mailbox_id: int | None,
+                           keys: Sequence[str] | None = None) -> dict[str, bytes]:
+        def q():
+            mid = mailbox_id or 0
+            if keys is None:
+                rows = self._conn.execute("SELECT key, value FROM metadata WHERE account_id=? "
+                                          "AND mailbox_id=? ORDER BY key",
+                                          (account_id, mid)).fetchall()
+            else:
+                rows = [r for k in keys for r in self._conn.execute(
+                    "SELECT key, value FROM metadata WHERE account_id=? AND mailbox_id=? AND "
+                    "key=?", (account_id, mid, k.lower())).fetchall()]
+            return {k: bytes(v) for k, v in rows}
+        return await self._run(q)
+
+    async def set_metadata(self, account_id: int, mailbox_id: int | None,
+                           values: dict[str, bytes | None]) -> None:
+        def tx_fn(conn, tx):
+            mid = mailbox_id or 0
+            if mid:
+                self._check_mailbox(account_id, mid)
+            for k, v in values.items():
+                if v is None:
+                    conn.execute("DELETE FROM metadata WHERE account_id=? AND mailbox_id=? AND "
+                                 "key=?", (account_id, mid, k.lower()))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO metadata VALUES (?, ?, ?, ?)",
+                                 (account_id, mid, k.lower(), v))
+        await self._write(tx_fn)
+
+    # ------------------------------------------------------------------ outbound queue
+
+    async def queue_put(self, sender: str, recipients: Sequence[str], raw: bytes) -> int:
+        digest = blob_hash(raw)
+        await asyncio.to_thread(self.blobs.write, digest, raw)
+
+        def tx_fn(conn, tx):
+            self._ensure_blob(conn, tx, digest, raw)
+            now = int(time.time())
+            cur = conn.execute("INSERT INTO queue (sender, recipients, blob, size, created, "
+                               "next_attempt) VALUES (?, ?, ?, ?, ?, ?)",
+                               (sender, json.dumps(list(recipients)), digest, len(raw), now, now))
+            return cur.lastrowid
+        return await self._write(tx_fn)
+
+    _QUEUE_COLS = "id, sender, recipients, blob, size, created, attempts, next_attempt, last_error"
+
+    @staticmethod
+    def _queued(r) -> QueuedMessage:
+        return QueuedMessage(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7], r[8])
+
+    async def queue_claim(self, now: int, lease_seconds: int, limit: int = 10
+                          ) -> list[QueuedMessage]:
+        def tx_fn(conn, tx):
+            rows = conn.execute(f"SELECT {self._QUEUE_COLS} FROM queue WHERE next_attempt <= ? "
+                                "ORDER BY next_attempt LIMIT ?", (now, limit)).fetchall()
+            conn.executemany("UPDATE queue SET next_attempt=? WHERE id=?",
+                             [(now + lease_seconds, r[0]) for r in rows])
+            return [self._queued(r) for r in rows]
+        return await self._write(tx_fn)
+
+    async def queue_update(self, queue_id: int, recipients: Sequence[str], next_attempt: int,
+                           last_error: str) -> None:
+        def tx_fn(conn, tx):
+            if conn.execute("UPDATE queue SET recipients=?, next_attempt=?, last_error=?, "
+                            "attempts = attempts + 1 WHERE id=?",
+                            (json.dumps(list(recipients)), next_attempt, last_error,
+                             queue_id)).rowcount == 0:
+                raise NotFound(f"no queued message {queue_id}")
+        await self._write(tx_fn)
+
+    async def queue_delete(self, queue_id: int) -> None:
+        def tx_fn(conn, tx):
+            row = conn.execute("SELECT blob FROM queue WHERE id=?", (queue_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no queued message {queue_id}")
+            conn.execute("DELETE FROM queue WHERE id=?", (queue_id,))
+            self._release_blob(conn, tx, row[0])
+        await self._write(tx_fn)
+
+    async def queue_list(self) -> list[QueuedMessage]:
+        rows = await self._run(lambda: self._conn.execute(
+            f"SELECT {self._QUEUE_COLS} FROM queue ORDER BY id").fetchall())
+        return [self._queued(r) for r in rows]
+
+    async def queue_flush(self) -> int:
+        def tx_fn(conn, tx):
+            return conn.execute("UPDATE queue SET next_attempt=?",
+                                (int(time.time()),)).rowcount
+        return await self._write(tx_fn)
+
+
+def _header_values(header: bytes, name: str) -> list[str]:
+    """Decoded values of one header field (RFC 2047 words decoded) for HEADER search keys."""
+    import email.parser
+    import email.policy
+    msg = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(header)
+    try:
+        return [str(v) for v in (msg.get_all(name) or [])]
+    except Exception:  # a malformed field: compare its raw text instead
+        return [str(v) for v in (msg.get_all(name, failobj=[]) or [])]
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _has_header_key(c) -> bool:
+    if isinstance(c, S.Text):
+        return c.field.startswith("header:")
+    if isinstance(c, (S.And, S.Or)):
+        return any(_has_header_key(i) for i in c.items)
+    if isinstance(c, S.Not):
+        return _has_header_key(c.item)
+    return False
+
+
+class _Tx:
+    """Book-keeping of one write transaction: the modseq per account (bumped once per
+    transaction), change-log rows, blobs written or freed."""
+
+    def __init__(self, conn):
+        self.modseqs: dict[int, int] = {}
+        self.touched: set[int] = set()
+        self.new_blobs: list[str] = []
+        self.dead_blobs: set[str] = set()
+        self.logged: set[tuple[int, int]] = set()
+
+    def bump(self, conn, account_id: int) -> int:
+        m = self.modseqs.get(account_id)
+        if m is None:
+            row = conn.execute("UPDATE accounts SET modseq = modseq + 1 WHERE id=? "
+                               "RETURNING modseq", (account_id,)).fetchone()
+            if row is None:
+                raise NotFound("no such account")
+            m = self.modseqs[account_id] = row[0]
+            self.touched.add(account_id)
+        return m
+
+    def current_modseq(self, conn, account_id: int) -> int:
+        if account_id in self.modseqs:
+            return self.modseqs[account_id]
+        return conn.execute("SELECT modseq FROM accounts WHERE id=?", (account_id,)).fetchone()[0]
+
+    def log(self, conn, account_id: int, modseq: int, kind: str, mailbox_id: int | None,
+            uid: int | None = None) -> None:
+        conn.execute("INSERT INTO changelog (account_id, modseq, kind, mailbox_id, uid) "
+                     "VALUES (?, ?, ?, ?, ?)", (account_id, modseq, kind, mailbox_id, uid))
+
+    def log_entries(self, conn, account_id: int, modseq: int, mailbox_id: int) -> None:
+        """One 'entries' row per mailbox per transaction: readers take the details from the
+        entries' own modseq."""
+        if (mailbox_id, modseq) not in self.logged:
+            self.logged.add((mailbox_id, modseq))
+            self.log(conn, account_id, modseq, "entries", mailbox_id)

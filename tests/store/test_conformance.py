@@ -1,0 +1,340 @@
+"""Store conformance: the behaviour every backend must share (DESIGN.md, "Storage backends").
+Runs against each backend in tests/conftest.py BACKENDS."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from postroom.store import search as S
+from postroom.store.api import (
+    DELETED, FLAGGED, SEEN, AlreadyExists, Conflict, InvalidName, NotFound, QuotaExceeded,
+    Recipient, ROLE_TRASH,
+)
+from tests.conftest import make_message, open_store
+
+
+async def new_account(store, email="user@example.test", quota=0):
+    return await store.create_account(email, "$argon2id$fake", None, quota)
+
+
+async def inbox(store, account):
+    return await store.get_mailbox(account.id, "INBOX")
+
+
+async def test_new_account_gets_special_use_mailboxes_and_subscriptions(store):
+    acct = await new_account(store)
+    names = {m.name: m.special_use for m in await store.list_mailboxes(acct.id)}
+    assert names == {"INBOX": "\\Inbox", "Sent": "\\Sent", "Drafts": "\\Drafts",
+                     "Trash": "\\Trash", "Junk": "\\Junk", "Archive": "\\Archive"}
+    assert "INBOX" in await store.list_subscriptions(acct.id)
+    assert (await store.get_mailbox_by_role(acct.id, ROLE_TRASH)).name == "Trash"
+    assert (await store.get_mailbox(acct.id, "inbox")).name == "INBOX"
+
+
+async def test_account_needs_domain_and_unique_email(store):
+    with pytest.raises(NotFound):
+        await store.create_account("x@nowhere.test", "h")
+    await new_account(store)
+    with pytest.raises(AlreadyExists):
+        await new_account(store, "USER@example.test")
+    assert (await store.get_account("User@Example.Test")).email == "user@example.test"
+    with pytest.raises(Conflict):
+        await store.remove_domain("example.test")
+
+
+async def test_resolve_recipient_aliases_plus_and_catch_all(store):
+    user = await new_account(store)
+    other = await new_account(store, "other@example.test")
+    await store.add_alias("sales@example.test", "user@example.test")
+    assert (await store.resolve_recipient("Sales@example.test")).id == user.id
+    assert (await store.resolve_recipient("user+news@example.test")).id == user.id
+    assert (await store.resolve_recipient("sales+x@example.test")).id == user.id
+    assert await store.resolve_recipient("nobody@example.test") is None
+    await store.add_alias("@example.test", "other@example.test")
+    assert (await store.resolve_recipient("nobody@example.test")).id == other.id
+    assert await store.resolve_recipient("user@elsewhere.test") is None
+    assert await store.addresses_of(user.id) == ["user@example.test", "sales@example.test"]
+
+
+async def test_create_rename_delete_mailboxes(store):
+    acct = await new_account(store)
+    await store.create_mailbox(acct.id, "Projects/2026/Q1")
+    names = [m.name for m in await store.list_mailboxes(acct.id)]
+    assert {"Projects", "Projects/2026", "Projects/2026/Q1"} <= set(names)
+    with pytest.raises(AlreadyExists):
+        await store.create_mailbox(acct.id, "Projects")
+    for bad in ("", "a//b", "/a", "a/", "x\x00y"):
+        with pytest.raises(InvalidName):
+            await store.create_mailbox(acct.id, bad)
+    projects = await store.get_mailbox(acct.id, "Projects")
+    uidvalidity = projects.uidvalidity
+    renamed = await store.rename_mailbox(acct.id, projects.id, "Work")
+    assert renamed.uidvalidity == uidvalidity
+    names = {m.name for m in await store.list_mailboxes(acct.id)}
+    assert {"Work", "Work/2026", "Work/2026/Q1"} <= names and "Projects" not in names
+    with pytest.raises(Conflict):
+        await store.delete_mailbox(acct.id, (await inbox(store, acct)).id)
+    await store.delete_mailbox(acct.id, renamed.id)
+    names = {m.name for m in await store.list_mailboxes(acct.id)}
+    assert "Work" not in names and "Work/2026" in names  # children stay (RFC 9051 §6.3.5)
+
+
+async def test_rename_inbox_moves_messages_and_leaves_inbox(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    await store.append(acct.id, box.id, make_message("one"))
+    await store.append(acct.id, box.id, make_message("two"))
+    old = await store.rename_mailbox(acct.id, box.id, "Old Inbox")
+    assert len(await store.uids(acct.id, old.id)) == 2
+    assert await store.uids(acct.id, box.id) == []
+    assert (await inbox(store, acct)).id == box.id
+
+
+async def test_append_fetch_and_status(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    raw = make_message("Quarterly report", "Numbers are up\r\n")
+    r = await store.append(acct.id, box.id, raw, [SEEN, "$Important"], internal_date=1700000000)
+    assert r.uid == 1 and r.uidvalidity == box.uidvalidity
+    r2 = await store.append(acct.id, box.id, make_message("second"))
+    assert r2.uid == 2 and r2.modseq > r.modseq
+    rows = await store.fetch(acct.id, box.id, [1, 2, 99], ["envelope", "bodystructure", "parts",
+                                                           "preview", "sort"])
+    assert [x.uid for x in rows] == [1, 2]
+    assert rows[0].flags == (SEEN, "$Important")
+    assert rows[0].internal_date == 1700000000 and rows[0].size == len(raw)
+    assert b"Quarterly report" in rows[0].envelope
+    assert rows[0].bodystructure.startswith(b"(")
+    assert "Numbers are up" in rows[0].preview
+    assert rows[0].sort_subject.lower() == "quarterly report"
+    assert await store.read_blob(rows[0].blob) == raw
+    assert await store.read_blob(rows[0].blob, 0, 5) == raw[:5]
+    st = await store.mailbox_status(acct.id, box.id)
+    assert (st.messages, st.unseen, st.uidnext, st.first_unseen_uid) == (2, 1, 3, 2)
+    assert st.size == len(raw) + rows[1].size
+    assert (await store.get_account_by_id(acct.id)).used_bytes == st.size
+
+
+async def test_deliver_is_one_blob_for_many_recipients_and_atomic(store):
+    a = await new_account(store, "a@example.test")
+    b = await new_account(store, "b@example.test", quota=10)
+    raw = make_message("to both")
+    with pytest.raises(QuotaExceeded):
+        await store.deliver(raw, [Recipient(a.id, (await inbox(store, a)).id),
+                                  Recipient(b.id, (await inbox(store, b)).id)])
+    assert await store.uids(a.id, (await inbox(store, a)).id) == []  # nothing half-delivered
+    await store.update_account(b.id, quota_bytes=0)
+    res = await store.deliver(raw, [Recipient(a.id, (await inbox(store, a)).id),
+                                    Recipient(b.id, (await inbox(store, b)).id, (SEEN,))])
+    assert [r.uid for r in res] == [1, 1]
+    blob_files = [p for p in (store.data_dir / "blobs").rglob("*") if p.is_file()]
+    assert len(blob_files) == 1
+
+
+async def test_blob_is_removed_when_last_reference_goes(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    trash = await store.get_mailbox(acct.id, "Trash")
+    await store.append(acct.id, box.id, make_message("bye"))
+    await store.copy(acct.id, box.id, [1], trash.id)
+    files = lambda: [p for p in (store.data_dir / "blobs").rglob("*") if p.is_file()]
+    assert len(files()) == 1
+    await store.store_flags(acct.id, box.id, [1], "add", [DELETED])
+    assert await store.expunge(acct.id, box.id) == [1]
+    assert len(files()) == 1  # still in Trash
+    await store.remove(acct.id, trash.id, [1])
+    assert files() == []
+    assert (await store.get_account_by_id(acct.id)).used_bytes == 0
+
+
+async def test_store_flags_add_remove_set_and_unchangedsince(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    for i in range(3):
+        await store.append(acct.id, box.id, make_message(f"m{i}"))
+    r = await store.store_flags(acct.id, box.id, [1, 2], "add", [SEEN, "Work"])
+    assert [c.uid for c in r.changed] == [1, 2] and r.changed[0].flags == (SEEN, "Work")
+    again = await store.store_flags(acct.id, box.id, [1, 2], "add", ["\\seen", "work"])
+    assert again.changed == []  # nothing really changed: no new modseq
+    m1 = r.changed[0].modseq
+    r = await store.store_flags(acct.id, box.id, [1], "remove", ["WORK"])
+    assert r.changed[0].flags == (SEEN,)
+    r = await store.store_flags(acct.id, box.id, [1, 2, 3], "set", [FLAGGED],
+                                unchanged_since=m1)
+    assert r.modified == [1] and [c.uid for c in r.changed] == [2, 3]
+    entries = await store.entries(acct.id, box.id)
+    assert [e.flags for e in entries] == [(SEEN,), (FLAGGED,), (FLAGGED,)]
+
+
+async def test_copy_and_move_keep_flags_and_blob(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    arch = await store.get_mailbox(acct.id, "Archive")
+    for i in range(3):
+        await store.append(acct.id, box.id, make_message(f"m{i}"), [FLAGGED])
+    c = await store.copy(acct.id, box.id, [1, 3], arch.id)
+    assert c.pairs == [(1, 1), (3, 2)] and c.uidvalidity == arch.uidvalidity
+    m = await store.move(acct.id, box.id, [2], arch.id)
+    assert m.pairs == [(2, 3)]
+    assert await store.uids(acct.id, box.id) == [1, 3]
+    assert [e.flags for e in await store.entries(acct.id, arch.id)] == [(FLAGGED,)] * 3
+    src = await store.fetch(acct.id, box.id, [1])
+    dst = await store.fetch(acct.id, arch.id, [1])
+    assert src[0].message_id == dst[0].message_id and src[0].blob == dst[0].blob
+
+
+async def test_changes_since_reports_flag_changes_adds_and_vanished(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    for i in range(4):
+        await store.append(acct.id, box.id, make_message(f"m{i}"))
+    base = (await store.get_mailbox_by_id(acct.id, box.id)).highestmodseq
+    await store.store_flags(acct.id, box.id, [2], "add", [SEEN])
+    await store.remove(acct.id, box.id, [3])
+    await store.append(acct.id, box.id, make_message("new"))
+    ch = await store.changes_since(acct.id, box.id, base)
+    assert [e.uid for e in ch.changed] == [2, 5]
+    assert ch.vanished == [3]
+    assert ch.modseq == (await store.get_mailbox_by_id(acct.id, box.id)).highestmodseq
+    none = await store.changes_since(acct.id, box.id, ch.modseq)
+    assert none.changed == [] and none.vanished == []
+
+
+async def test_search_text_flags_size_dates_and_headers(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    await store.append(acct.id, box.id, make_message(
+        "Budget 2027", "Please review the spreadsheet\r\n", sender="Bob <bob@corp.test>",
+        extra_headers="X-Tracker: ticket-4711\r\n"), internal_date=1_000_000)
+    await store.append(acct.id, box.id, make_message(
+        "Lunch?", "Pizza at noon. Ünïcödé text\r\n"), [SEEN], internal_date=2_000_000)
+    await store.append(acct.id, box.id, make_message(
+        "=?utf-8?q?Gr=C3=BC=C3=9Fe?=", "x" * 5000 + "\r\n"), internal_date=3_000_000)
+
+    async def q(c):
+        return await store.search(acct.id, box.id, c)
+    assert await q(S.Text("body", "SPREADSHEET")) == [1]
+    assert await q(S.Text("text", "budget")) == [1]
+    assert await q(S.Text("from", "bob@corp")) == [1]
+    assert await q(S.Text("subject", "grüße")) == [3]
+    assert await q(S.Text("body", "ünïcödé")) == [2]
+    assert await q(S.Text("subject", "?")) == [2]       # short needles work too
+    assert await q(S.Text("header:x-tracker", "4711")) == [1]
+    assert await q(S.Text("header:x-tracker", "")) == [1]
+    assert await q(S.Text("header:subject", "4711")) == []
+    assert await q(S.Flag(SEEN)) == [2]
+    assert await q(S.Not(S.Flag(SEEN))) == [1, 3]
+    assert await q(S.Size(larger=4000)) == [3]
+    assert await q(S.DateRange("internal", 1_500_000, 2_500_000)) == [2]
+    assert await q(S.Or((S.UidSet(((1, 1),)), S.Flag(SEEN)))) == [1, 2]
+    assert await q(S.And((S.Text("text", "e"), S.UidSet(((2, 3),))))) == [2, 3]
+    assert await q(S.All()) == [1, 2, 3]
+    many = S.UidSet(tuple((i, i) for i in range(1, 40, 2)))
+    assert await q(many) == [1, 3]
+
+
+async def test_quota_refuses_append(store):
+    acct = await new_account(store, quota=1000)
+    box = await inbox(store, acct)
+    with pytest.raises(QuotaExceeded):
+        await store.append(acct.id, box.id, make_message(body="y" * 2000))
+    assert await store.uids(acct.id, box.id) == []
+
+
+async def test_append_many_is_all_or_nothing(store):
+    acct = await new_account(store, quota=3000)
+    box = await inbox(store, acct)
+    with pytest.raises(QuotaExceeded):
+        await store.append_many(acct.id, box.id, [(make_message(body="z" * 1000), [], None)] * 3)
+    res = await store.append_many(acct.id, box.id, [(make_message(f"s{i}"), [], None)
+                                                    for i in range(3)])
+    assert [r.uid for r in res] == [1, 2, 3]
+
+
+async def test_notifier_wakes_a_waiter_on_change(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    with store.notifier.subscribe(acct.id) as sub:
+        assert await sub.wait(0.05) is False
+        waiter = asyncio.create_task(sub.wait(5))
+        await asyncio.sleep(0)
+        await store.append(acct.id, box.id, make_message())
+        assert await waiter is True
+
+
+async def test_change_by_another_process_reaches_waiters(store, tmp_path):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    other = await open_store("sqlite", tmp_path)  # same data directory: another "process"
+    try:
+        with store.notifier.subscribe(acct.id) as sub:
+            await other.append(acct.id, box.id, make_message("from the CLI"))
+            assert await sub.wait(5) is True
+        assert await store.uids(acct.id, box.id) == [1]
+    finally:
+        await other.close()
+
+
+async def test_hidden_entries_are_hidden_only_from_pop3(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    await store.append(acct.id, box.id, make_message())
+    await store.set_hidden(acct.id, box.id, [1])
+    assert await store.hidden_uids(acct.id, box.id) == {1}
+    assert [e.flags for e in await store.entries(acct.id, box.id)] == [()]
+    await store.store_flags(acct.id, box.id, [1], "set", [SEEN])
+    assert await store.hidden_uids(acct.id, box.id) == {1}
+
+
+async def test_metadata_set_get_delete(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    await store.set_metadata(acct.id, None, {"/private/comment": b"hi"})
+    await store.set_metadata(acct.id, box.id, {"/shared/comment": b"box"})
+    assert await store.get_metadata(acct.id, None) == {"/private/comment": b"hi"}
+    assert await store.get_metadata(acct.id, box.id, ["/shared/comment"]) == {
+        "/shared/comment": b"box"}
+    await store.set_metadata(acct.id, None, {"/private/comment": None})
+    assert await store.get_metadata(acct.id, None) == {}
+
+
+async def test_outbound_queue_claim_update_delete(store):
+    raw = make_message()
+    qid = await store.queue_put("a@example.test", ["x@remote.test", "y@remote.test"], raw)
+    claimed = await store.queue_claim(now=10**10, lease_seconds=60)
+    assert [q.id for q in claimed] == [qid]
+    assert await store.queue_claim(now=10**10, lease_seconds=60) == []  # leased
+    await store.queue_update(qid, ["y@remote.test"], 0, "451 try later")
+    (item,) = await store.queue_list()
+    assert item.recipients == ["y@remote.test"] and item.attempts == 1
+    assert await store.read_blob(item.blob) == raw
+    await store.queue_delete(qid)
+    assert await store.queue_list() == []
+    assert [p for p in (store.data_dir / "blobs").rglob("*") if p.is_file()] == []
+
+
+async def test_unknown_mailbox_and_foreign_account_are_refused(store):
+    a = await new_account(store, "a@example.test")
+    b = await new_account(store, "b@example.test")
+    box_b = await inbox(store, b)
+    with pytest.raises(NotFound):
+        await store.uids(a.id, box_b.id)
+    with pytest.raises(NotFound):
+        await store.fetch(a.id, box_b.id, [1])
+    with pytest.raises(NotFound):
+        await store.append(a.id, box_b.id, make_message())
+
+
+async def test_threads_join_replies(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    await store.append(acct.id, box.id, make_message("start", message_id="<root@x>"))
+    await store.append(acct.id, box.id, make_message(
+        "Re: start", message_id="<reply@x>", extra_headers="In-Reply-To: <root@x>\r\n"
+                                                          "References: <root@x>\r\n"))
+    await store.append(acct.id, box.id, make_message("other"))
+    rows = await store.fetch(acct.id, box.id, [1, 2, 3], ["threading"])
+    assert rows[0].thread_id == rows[1].thread_id != rows[2].thread_id
+    assert rows[1].in_reply_to == "root@x"

@@ -64,6 +64,10 @@ async def start(ctx: ServerContext) -> Pop3Door:
             door._tasks.add(task)
             try:
                 await _Connection(ctx, reader, writer, implicit_tls).run()
+            except asyncio.CancelledError:
+                # The door is stopping. Not re-raised: asyncio's stream callback would log a
+                # cancelled connection task as an error.
+                pass
             finally:
                 door._tasks.discard(task)
         return on_connect

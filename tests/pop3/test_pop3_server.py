@@ -1,0 +1,383 @@
+"""The POP3 door as Python's poplib sees it: login, listing, download, TLS, SASL, the delete
+policies checked in the store afterwards, and what bad or vanishing clients cannot break."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import poplib
+import socket
+import time
+
+import pytest
+
+from postroom.auth.tls import client_context_insecure
+from postroom.store.api import ROLE_TRASH
+
+from .conftest import PASSWORD, USER, make_env, message
+
+
+def connect(port: int) -> poplib.POP3:
+    return poplib.POP3("127.0.0.1", port, timeout=10)
+
+
+def login(port: int) -> poplib.POP3:
+    client = connect(port)
+    client.user(USER)
+    client.pass_(PASSWORD)
+    return client
+
+
+def body(lines: list[bytes]) -> bytes:
+    return b"".join(line + b"\r\n" for line in lines)
+
+
+async def run(fn, *args):
+    return await asyncio.to_thread(fn, *args)
+
+
+async def test_download_with_user_pass_list_retr_top_uidl(pop3):
+    raws = [message(1, "one\r\n.dotted\r\n"), message(2, "two\r\n")]
+    for raw in raws:
+        await pop3.deliver(raw)
+
+    def session():
+        c = login(pop3.port)
+        try:
+            assert c.stat() == (2, sum(len(r) for r in raws))
+            _, listing, _ = c.list()
+            assert listing == [f"{i} {len(r)}".encode() for i, r in enumerate(raws, 1)]
+            _, lines, _ = c.retr(1)
+            assert body(lines) == raws[0]           # dot-stuffing undone by the client
+            _, top, _ = c.top(2, 0)
+            assert body(top) == raws[1].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+            _, uidl, _ = c.uidl()
+            return [line.split()[1] for line in uidl]
+        finally:
+            c.quit()
+
+    first = await run(session)
+    assert await run(session) == first               # UIDL stable across sessions
+    assert first[0] == f"{pop3.inbox.uidvalidity:x}.1".encode()
+
+
+async def test_wrong_password_is_an_auth_error(pop3):
+    def attempt():
+        c = connect(pop3.port)
+        c.user(USER)
+        with pytest.raises(poplib.error_proto, match=r"-ERR \[AUTH\]"):
+            c.pass_("wrong")
+        c.quit()
+    await run(attempt)
+
+
+async def test_capa_over_loopback(pop3):
+    def capa():
+        c = connect(pop3.port)
+        try:
+            return c.capa()
+        finally:
+            c.quit()
+    caps = await run(capa)
+    for name in ("TOP", "UIDL", "USER", "STLS", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"):
+        assert name in caps
+    assert caps["SASL"] == ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
+    assert caps["EXPIRE"] == ["NEVER"]
+
+
+async def test_stls_then_login(pop3):
+    await pop3.deliver(message(1))
+
+    def session():
+        c = connect(pop3.port)
+        c.stls(client_context_insecure())
+        assert "STLS" not in c.capa()
+        c.user(USER)
+        c.pass_(PASSWORD)
+        assert c.stat()[0] == 1
+        c.quit()
+    await run(session)
+
+
+async def test_implicit_tls_port(pop3):
+    await pop3.deliver(message(1))
+
+    def session():
+        c = poplib.POP3_SSL("127.0.0.1", pop3.tls_port, context=client_context_insecure(),
+                            timeout=10)
+        c.user(USER)
+        c.pass_(PASSWORD)
+        _, lines, _ = c.retr(1)
+        c.quit()
+        return body(lines)
+    assert await run(session) == message(1)
+
+
+async def test_plaintext_refused_without_tls_when_loopback_is_not_secure(tmp_path):
+    env = await make_env(tmp_path)
+    env.config.auth.loopback_is_secure = False
+    try:
+        def session():
+            c = connect(env.port)
+            caps = c.capa()
+            assert "USER" not in caps and caps["SASL"] == ["SCRAM-SHA-256"]
+            with pytest.raises(poplib.error_proto, match=r"-ERR \[AUTH\]"):
+                c.user(USER)
+            with pytest.raises(poplib.error_proto):
+                c._shortcmd("AUTH PLAIN " + base64.b64encode(
+                    f"\0{USER}\0{PASSWORD}".encode()).decode())
+            c.stls(client_context_insecure())
+            c.user(USER)
+            c.pass_(PASSWORD)
+            c.quit()
+        await run(session)
+    finally:
+        await env.door.stop()
+        await env.store.close()
+
+
+async def test_auth_plain_with_initial_response_and_login_with_continuations(pop3):
+    def session():
+        c = connect(pop3.port)
+        ir = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()
+        assert c._shortcmd(f"AUTH PLAIN {ir}").startswith(b"+OK")
+        assert c.stat() == (0, 0)
+        c.quit()
+
+        c = connect(pop3.port)
+        assert c._shortcmd("AUTH LOGIN").startswith(b"+ ")
+        assert c._shortcmd(base64.b64encode(USER.encode()).decode()).startswith(b"+ ")
+        assert c._shortcmd(base64.b64encode(PASSWORD.encode()).decode()).startswith(b"+OK")
+        c.quit()
+
+        c = connect(pop3.port)
+        assert c._shortcmd("AUTH PLAIN").startswith(b"+ ")
+        with pytest.raises(poplib.error_proto, match="cancelled"):
+            c._shortcmd("*")
+        c.user(USER)                               # still in AUTHORIZATION, still usable
+        c.pass_(PASSWORD)
+        c.quit()
+    await run(session)
+
+
+def scram_login(c: poplib.POP3, user: str, password: str) -> bytes:
+    """A SCRAM-SHA-256 client (RFC 5802 §3, RFC 7677) over POP3 AUTH (RFC 5034)."""
+    nonce = base64.b64encode(os.urandom(18)).decode()
+    first_bare = f"n={user},r={nonce}"
+    reply = c._shortcmd("AUTH SCRAM-SHA-256 " + base64.b64encode(
+        ("n,," + first_bare).encode()).decode())
+    server_first = base64.b64decode(reply[2:]).decode()
+    fields = dict(item.split("=", 1) for item in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(fields["s"]),
+                                 int(fields["i"]))
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    final_bare = f"c=biws,r={fields['r']}"
+    auth_message = f"{first_bare},{server_first},{final_bare}".encode()
+    signature = hmac.digest(hashlib.sha256(client_key).digest(), auth_message, "sha256")
+    proof = bytes(a ^ b for a, b in zip(client_key, signature))
+    reply = c._shortcmd(base64.b64encode(
+        f"{final_bare},p={base64.b64encode(proof).decode()}".encode()).decode())
+    assert reply.startswith(b"+ ")                  # server-final-message as a continuation
+    server_final = base64.b64decode(reply[2:]).decode()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    expected = base64.b64encode(hmac.digest(server_key, auth_message, "sha256")).decode()
+    assert server_final == f"v={expected}"
+    return c._shortcmd("")
+
+
+async def test_auth_scram_sha_256(pop3):
+    def session():
+        c = connect(pop3.port)
+        assert scram_login(c, USER, PASSWORD).startswith(b"+OK")
+        c.quit()
+    await run(session)
+
+
+async def test_rset_undoes_dele(pop3):
+    for n in range(3):
+        await pop3.deliver(message(n))
+
+    def session():
+        c = login(pop3.port)
+        c.dele(1)
+        c.dele(2)
+        c.rset()
+        c.quit()
+    await run(session)
+    assert len(await pop3.store.uids(pop3.account.id, pop3.inbox.id)) == 3
+    assert await pop3.store.hidden_uids(pop3.account.id, pop3.inbox.id) == set()
+
+
+async def test_dropped_connection_deletes_nothing(pop3):
+    for n in range(2):
+        await pop3.deliver(message(n))
+
+    def session():
+        c = login(pop3.port)
+        c.dele(1)
+        c.dele(2)
+        c.sock.close()                             # no QUIT: never reaches UPDATE
+    await run(session)
+    await asyncio.sleep(0.1)
+    assert len(await pop3.store.uids(pop3.account.id, pop3.inbox.id)) == 2
+    assert await pop3.store.hidden_uids(pop3.account.id, pop3.inbox.id) == set()
+
+    def again():
+        c = login(pop3.port)
+        assert c.stat()[0] == 2
+        c.quit()
+    await run(again)
+
+
+async def download_and_delete(pop3, count: int) -> None:
+    def session():
+        c = login(pop3.port)
+        for n in range(1, count + 1):
+            c.retr(n)
+            c.dele(n)
+        c.quit()
+    await run(session)
+
+    def after():
+        c = login(pop3.port)
+        stat = c.stat()
+        c.quit()
+        return stat
+    assert await run(after) == (0, 0)
+
+
+async def test_hide_policy_keeps_the_message_in_the_inbox_for_other_doors(pop3):
+    uid = await pop3.deliver(message(1))
+    await download_and_delete(pop3, 1)
+    assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == [uid]
+    assert await pop3.store.hidden_uids(pop3.account.id, pop3.inbox.id) == {uid}
+
+
+async def test_trash_policy_moves_the_message_to_trash(pop3):
+    await pop3.set_policy("trash")
+    await pop3.deliver(message(1))
+    await download_and_delete(pop3, 1)
+    assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == []
+    trash = await pop3.store.get_mailbox_by_role(pop3.account.id, ROLE_TRASH)
+    rows = await pop3.store.fetch(pop3.account.id, trash.id,
+                                  await pop3.store.uids(pop3.account.id, trash.id))
+    assert [await pop3.store.read_blob(r.blob) for r in rows] == [message(1)]
+
+
+async def test_expunge_policy_removes_the_message(pop3):
+    pop3.config.pop3.delete_policy = "expunge"
+    await pop3.deliver(message(1))
+    await pop3.deliver(message(2))
+
+    def session():
+        c = login(pop3.port)
+        c.dele(2)
+        c.quit()
+    await run(session)
+    assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == [1]
+    trash = await pop3.store.get_mailbox_by_role(pop3.account.id, ROLE_TRASH)
+    assert await pop3.store.uids(pop3.account.id, trash.id) == []
+
+
+async def test_message_numbers_stay_fixed_while_the_inbox_changes_elsewhere(pop3):
+    for n in range(1, 4):
+        await pop3.deliver(message(n))
+    c = await run(login, pop3.port)
+    try:
+        # Another door expunges message 2 and new mail arrives during the POP3 session.
+        await pop3.store.remove(pop3.account.id, pop3.inbox.id, [2])
+        await pop3.deliver(message(4))
+        assert await run(c.stat) == (3, sum(len(message(n)) for n in range(1, 4)))
+        _, lines, _ = await run(c.retr, 3)
+        assert body(lines) == message(3)
+        with pytest.raises(poplib.error_proto, match="removed"):
+            await run(c.retr, 2)
+        await run(c.dele, 2)
+        await run(c.dele, 3)
+        await run(c.quit)
+    finally:
+        c.close()
+    assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == [1, 3, 4]
+    assert await pop3.store.hidden_uids(pop3.account.id, pop3.inbox.id) == {3}
+
+
+async def test_concurrent_sessions_on_one_maildrop(pop3):
+    await pop3.deliver(message(1))
+    a = await run(login, pop3.port)
+    b = await run(login, pop3.port)
+    assert await run(a.stat) == await run(b.stat)
+    await run(a.quit)
+    await run(b.quit)
+
+
+async def test_bad_input_gets_err_and_the_session_survives(pop3):
+    def session():
+        c = connect(pop3.port)
+        for cmd in ("XYZZY", "STAT", "RETR 1", "LIST 1 2", "USER"):
+            with pytest.raises(poplib.error_proto, match="-ERR"):
+                c._shortcmd(cmd)
+        c.sock.sendall(b"NOOP " + b"x" * 10_000 + b"\r\n")
+        assert c._getline()[0].startswith(b"-ERR")
+        c.user(USER)
+        c.pass_(PASSWORD)
+        with pytest.raises(poplib.error_proto, match="-ERR"):
+            c._shortcmd("RETR 7")
+        c.quit()
+    await run(session)
+
+
+async def test_pipelined_commands_are_answered_in_order(pop3):
+    await pop3.deliver(message(1))
+
+    def session():
+        s = socket.create_connection(("127.0.0.1", pop3.port), timeout=10)
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(f"USER {USER}\r\nPASS {PASSWORD}\r\nSTAT\r\nUIDL 1\r\nQUIT\r\n".encode())
+        replies = [f.readline() for _ in range(5)]
+        s.close()
+        return replies
+    replies = await run(session)
+    assert all(r.startswith(b"+OK") for r in replies), replies
+    assert replies[2] == f"+OK 1 {len(message(1))}\r\n".encode()
+
+
+async def test_idle_connection_is_logged_out(tmp_path):
+    env = await make_env(tmp_path, idle_timeout_seconds=1)
+    try:
+        def session():
+            c = connect(env.port)
+            time.sleep(1.5)
+            assert c._getline()[0].startswith(b"-ERR")
+            assert c.file.readline() == b""
+        await run(session)
+    finally:
+        await env.door.stop()
+        await env.store.close()
+
+
+async def test_retr_throughput_1000_messages_of_10kb(pop3):
+    filler = ("x" * 76 + "\r\n") * 128                      # ~10 KB body
+    raws = [message(n, filler) for n in range(1000)]
+    items = [(raw, (), None) for raw in raws]
+    from .conftest import parsed
+    for raw in raws:
+        await pop3.store.append(pop3.account.id, pop3.inbox.id, raw, parsed=parsed(raw))
+    assert len(items) == 1000
+
+    def session():
+        c = login(pop3.port)
+        start = time.perf_counter()
+        total = 0
+        for n in range(1, 1001):
+            _, lines, octets = c.retr(n)
+            total += octets
+        elapsed = time.perf_counter() - start
+        c.quit()
+        return total, elapsed
+    total, elapsed = await run(session)
+    print(f"\nPOP3 RETR: 1000 messages, {total / 1e6:.1f} MB in {elapsed:.2f} s: "
+          f"{1000 / elapsed:.0f} messages/s, {total / 1e6 / elapsed:.1f} MB/s")

@@ -100,37 +100,33 @@ _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 
 
 def _params(text: str) -> list[tuple[str, str]]:
-    """Parameters after the first ";" (RFC 2045 §5.1), RFC 2231 §3 continuations merged into one
-    value (still encoded, ``name*`` when extended), names and values as written."""
+    """Parameters after the first ";" (RFC 2045 §5.1), names and values as written. RFC 2231 §3
+    parameters (``name*``, ``name*0``...) are merged into one still-encoded value, named
+    ``name*`` when extended, and listed after the plain ones sorted by name (as Dovecot does)."""
     out: list[tuple[str, str]] = []
     sections: dict[str, list[tuple[int, bool, str]]] = {}
-    order: list[str] = []
-    for chunk_m in _PARAM.finditer(text):
-        name = chunk_m.group(1)
-        if chunk_m.group(2) is not None:
-            value = _QUOTED_PAIR.sub(r"\1", chunk_m.group(2))
+    names: dict[str, str] = {}
+    for m in _PARAM.finditer(text):
+        name = m.group(1)
+        if m.group(2) is not None:
+            value = _QUOTED_PAIR.sub(r"\1", m.group(2))
         else:
-            value = (chunk_m.group(3) or "").strip()
+            value = (m.group(3) or "").strip()
+        if "*" not in name:
+            out.append((name, value))
+            continue
         sm = _SECTION.match(name)
         if sm:
-            base = sm.group(1)
-            if base.lower() not in sections:
-                sections[base.lower()] = []
-                order.append(base)
-                out.append((base, "\x00"))   # placeholder keeps the first position
-            sections[base.lower()].append((int(sm.group(2)), bool(sm.group(3)), value))
+            base, index, extended = sm.group(1), int(sm.group(2)), bool(sm.group(3))
         else:
-            out.append((name, value))
-    if sections:
-        merged = []
-        for name, value in out:
-            if value == "\x00" and name.lower() in sections:
-                segs = sorted(sections[name.lower()], key=lambda s: s[0])
-                extended = segs[0][1]
-                merged.append((name + "*" if extended else name, "".join(s[2] for s in segs)))
-            else:
-                merged.append((name, value))
-        out = merged
+            base, index, extended = name.rstrip("*"), 0, name.endswith("*")
+        key = base.lower()
+        names.setdefault(key, base)
+        sections.setdefault(key, []).append((index, extended, value))
+    for key in sorted(sections):
+        segs = sorted(sections[key], key=lambda seg: seg[0])
+        name = names[key] + ("*" if segs[0][1] else "")
+        out.append((name, "".join(seg[2] for seg in segs)))
     return out
 
 
@@ -197,22 +193,27 @@ class _Hit:
     next: int
 
 
-def _next_boundary(raw: bytes, pos: int, stack: list[bytes]) -> _Hit | None:
-    """The next line at or after ``pos`` that starts with "--" and one of ``stack``'s boundaries.
-    Like Dovecot, a line only has to begin with the boundary, and the longest matching one wins
-    (so nested boundaries that share a prefix still work)."""
+def _next_boundary(raw: bytes, pos: int, stack: list[bytes], stop: int = -1) -> _Hit | None:
+    """The next line at or after ``pos`` (and starting before ``stop``, when given) that starts
+    with "--" and one of ``stack``'s boundaries. Like Dovecot, a line only has to begin with the
+    boundary; the longest match wins, and among equal ones the innermost (RFC 2046 §5.1.1 forbids
+    a nested multipart to reuse its parent's boundary, but mailers do)."""
     if not stack:
         return None
     n = len(raw)
+    limit = n if stop < 0 else stop
+    if pos >= limit:
+        return None
     if pos == 0 or raw[pos - 1] == 10:
         q = pos
     else:
-        q = raw.find(b"\n--", pos)
+        q = raw.find(b"\n--", pos, limit)
         q = q + 1 if q >= 0 else -1
     while q >= 0:
         if raw.startswith(b"--", q):
             best, blen = -1, -1
-            for idx, b in enumerate(stack):
+            for idx in range(len(stack) - 1, -1, -1):
+                b = stack[idx]
                 if len(b) > blen and raw.startswith(b, q + 2):
                     best, blen = idx, len(b)
             if best >= 0:
@@ -226,7 +227,7 @@ def _next_boundary(raw: bytes, pos: int, stack: list[bytes]) -> _Hit | None:
                     if crlf > 0 and raw[crlf - 1] == 13:
                         crlf -= 1
                 return _Hit(q, crlf, best, close, nxt)
-        f = raw.find(b"\n--", q + 1)
+        f = raw.find(b"\n--", q + 1, limit)
         q = f + 1 if f >= 0 else -1
     return None
 
@@ -239,8 +240,8 @@ class _Parser:
                stack: list[bytes], root: bool) -> tuple[_Node, _Hit | None]:
         raw = self.raw
         hend, body_start = header_bounds(raw, start)
-        early = _next_boundary(raw, start, stack) if stack else None
-        if early is not None and early.line < body_start:
+        early = _next_boundary(raw, start, stack, body_start - 1) if stack else None
+        if early is not None:
             # A boundary inside what looked like the header: the part has no body.
             hend = body_start = max(early.crlf, start)
         all_fields = header_fields(raw[start:hend]) if hend > start else []
@@ -261,7 +262,8 @@ class _Parser:
             mtype, subtype = m.group(1), m.group(2) or ""
             semi = ctext.find(";")
             params = _params(ctext[semi + 1:]) if semi >= 0 else []
-            if mtype == "" and subtype == "" and ctext.strip(" \t\r\n") == "":
+            if not mtype or not subtype:
+                # RFC 2045 §5.2: a syntactically invalid Content-Type means the default.
                 mtype, subtype = ("message", "rfc822") if digest else ("text", "plain")
         elif digest:
             mtype, subtype, params = "message", "rfc822", []
@@ -274,9 +276,10 @@ class _Parser:
         encoding = encoding_raw.decode("latin-1").lower()
         lmtype, lsub = mtype.lower(), subtype.lower()
         charset = _param_get(params, "charset") if lmtype == "text" else None
-        if lmtype == "text" and charset is None:
+        if lmtype == "text" and not any(k.lower() == "charset" for k, _ in params):
+            # RFC 2045 §5.2 default, shown explicitly as servers do
             params = params + [("charset", "us-ascii")]
-            charset = "us-ascii"
+            charset = charset or "us-ascii"
         disposition = None
         filename = None
         cd = fields.get("content-disposition")
@@ -290,7 +293,7 @@ class _Parser:
                     charset.strip().lower() if charset else None, filename, disposition)
         node = _Node(part, mtype, subtype, params, fields, encoding_raw, all_fields=all_fields)
 
-        if early is not None and early.line <= body_start:
+        if early is not None:
             hit: _Hit | None = early
             part.end = body_start
         elif lmtype == "multipart" and depth < MAX_DEPTH:
@@ -314,15 +317,18 @@ class _Parser:
         inner = stack + [bbytes] if bbytes else stack
         hit = _next_boundary(raw, body_start, inner) if inner else None
         prefix = part.number + "." if part.number else ""
+        tail = body_start
         if bbytes:
             while hit is not None and hit.index == own and not hit.close:
                 child, hit = self.entity(hit.next, prefix + str(len(node.children) + 1),
                                          depth + 1, digest, inner, False)
                 node.children.append(child)
             if hit is not None and hit.index == own:
-                # the closing delimiter; the epilogue runs to a parent's boundary or the end
-                hit = _next_boundary(raw, hit.next, stack) if stack else None
-        part.end = max(hit.crlf, body_start) if hit else len(raw)
+                # The close delimiter; the epilogue runs to a parent's boundary or the end.
+                # The close line's own line break stays in this part (Dovecot agrees).
+                tail = hit.next
+                hit = _next_boundary(raw, tail, stack) if stack else None
+        part.end = max(hit.crlf, tail) if hit else len(raw)
         if not node.children:
             # RFC 2046 requires at least one body part; like Dovecot, show an empty text/plain
             # one rather than an unparseable BODYSTRUCTURE.
@@ -441,11 +447,13 @@ def bodystructure(node: _Node, extended: bool) -> bytes:
     fields = [_s(node.mtype), _s(node.subtype), _params_sexp(node.params),
               _fld(node, "content-id"), _fld(node, "content-description"),
               quote_string(node.encoding_raw), b"%d" % (part.end - part.body_start)]
-    mt = node.mtype.lower()
     if node.message is not None:
+        # Dovecot writes this type in lower case whatever the header said; so do we.
+        fields[0] = b'"message"'
+        fields[1] = _s(node.subtype.lower())
         inner = node.message
         fields += [inner.envelope or b"NIL", bodystructure(inner, extended), b"%d" % node.lines]
-    elif mt == "text":
+    elif node.mtype.lower() == "text":
         fields.append(b"%d" % node.lines)
     if extended:
         fields += [_fld(node, "content-md5"), _dsp(node), _lang(node),

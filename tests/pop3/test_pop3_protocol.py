@@ -139,9 +139,11 @@ def test_quit_in_authorization_closes_without_update():
 def test_stat_list_uidl():
     s = logged_in(100, 200)
     assert data(s.receive(b"STAT\r\n")) == b"+OK 2 300\r\n"
-    assert data(s.receive(b"LIST\r\n")) == b"+OK 2 messages (300 octets)\r\n1 100\r\n2 200\r\n.\r\n"
+    assert data(s.receive(b"LIST\r\n")) == (
+        b"+OK 2 messages (300 octets)\r\n1 100\r\n2 200\r\n.\r\n")
     assert data(s.receive(b"LIST 2\r\n")) == b"+OK 2 200\r\n"
-    assert data(s.receive(b"UIDL\r\n")) == b"+OK Unique-ID listing follows\r\n1 1234.a\r\n2 1234.b\r\n.\r\n"
+    assert data(s.receive(b"UIDL\r\n")) == (
+        b"+OK Unique-ID listing follows\r\n1 1234.a\r\n2 1234.b\r\n.\r\n")
     assert data(s.receive(b"uidl 1\r\n")) == b"+OK 1 1234.a\r\n"
 
 

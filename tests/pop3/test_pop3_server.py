@@ -17,7 +17,7 @@ import pytest
 from postroom.auth.tls import client_context_insecure
 from postroom.store.api import ROLE_TRASH
 
-from .conftest import PASSWORD, USER, make_env, message
+from .env import PASSWORD, USER, make_env, message, parsed
 
 
 def connect(port: int) -> poplib.POP3:
@@ -363,7 +363,6 @@ async def test_retr_throughput_1000_messages_of_10kb(pop3):
     filler = ("x" * 76 + "\r\n") * 128                      # ~10 KB body
     raws = [message(n, filler) for n in range(1000)]
     items = [(raw, (), None) for raw in raws]
-    from .conftest import parsed
     for raw in raws:
         await pop3.store.append(pop3.account.id, pop3.inbox.id, raw, parsed=parsed(raw))
     assert len(items) == 1000

@@ -197,4 +197,19 @@ class Dovecot:
                 name = item.replace(b".PEEK", b"")
                 if rest.startswith(name + b" "):
                     return rest[len(name) + 1:]
+                if name.startswith(b"BODY[") and rest.startswith(b"BODY["):
+                    # the server may echo the section differently (upper-cased names)
+                    return rest[rest.index(b"] ") + 2:]
         raise RuntimeError(f"no {item!r} in FETCH response")
+
+    def fetch_section(self, seq: int, section: str) -> bytes | None:
+        """BODY.PEEK[section] as bytes (literal or quoted string); None for NIL."""
+        value = self.fetch(seq, b"BODY.PEEK[%s]" % section.encode())
+        m = re.match(rb"\{(\d+)\}\r\n", value)
+        if m:
+            return value[m.end():m.end() + int(m.group(1))]
+        if value == b"NIL":
+            return None
+        if value.startswith(b'"'):
+            return re.sub(rb'\\(.)', rb"\1", value[1:-1])
+        raise RuntimeError(value)

@@ -303,6 +303,10 @@ class _Parser:
         else:
             hit = _next_boundary(raw, body_start, stack) if stack else None
             part.end = max(hit.crlf, body_start) if hit else len(raw)
+            if hit is not None and hit.line == body_start and hit.crlf >= hend:
+                # An empty body: the line break before the boundary belongs to the boundary
+                # (RFC 2046 §5.1.1), so the header has no blank line of its own (as Dovecot).
+                part.body_start = part.end = hit.crlf
         if lmtype == "text" or node.message is not None:
             node.lines = raw.count(b"\n", part.body_start, part.end)
         return node, hit

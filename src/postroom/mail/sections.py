@@ -1,0 +1,137 @@
+"""FETCH BODY[section] and BINARY[section] as byte slices of the stored message (RFC 9051 §6.4.5,
+RFC 3516). Pure functions over the raw bytes and the :class:`Part` tree saved at parse time, so
+the IMAP door serves any section without parsing the message again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from postroom.mail.message import Part
+from postroom.mail.transfer import UnknownEncoding, decode_transfer
+
+__all__ = ["SectionSpec", "parse_section", "section_bytes", "decode_part", "UnknownEncoding",
+           "filter_header"]
+
+KINDS = ("", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT", "MIME")
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSpec:
+    """A section-spec: ``part`` numbers (``()`` for the whole message), the ``kind`` of text
+    (one of :data:`KINDS`) and, for HEADER.FIELDS[.NOT], the field names (upper-cased)."""
+    part: tuple[int, ...] = ()
+    kind: str = ""
+    fields: tuple[str, ...] = ()
+
+    @property
+    def number(self) -> str:
+        return ".".join(str(n) for n in self.part)
+
+
+_NUM = re.compile(r"([1-9][0-9]*)(?:\.|$)")
+
+
+def parse_section(text: str) -> SectionSpec:
+    """The text between the brackets of BODY[...] as a :class:`SectionSpec`
+    (RFC 9051 §9 section-spec). Raises ValueError for a malformed spec (the door answers BAD)."""
+    spec = text.strip()
+    names: str | None = None
+    paren = spec.find("(")
+    if paren >= 0:
+        if not spec.endswith(")"):
+            raise ValueError(f"bad section {text!r}")
+        names = spec[paren + 1:-1]
+        spec = spec[:paren].rstrip()
+    part: list[int] = []
+    pos = 0
+    while (m := _NUM.match(spec, pos)) is not None:
+        part.append(int(m.group(1)))
+        pos = m.end()
+    if pos and pos == len(spec) and spec.endswith("."):
+        raise ValueError(f"bad section {text!r}")
+    kind = spec[pos:].upper()
+    if kind not in KINDS:
+        raise ValueError(f"bad section {text!r}")
+    if (names is not None) != kind.startswith("HEADER.FIELDS"):
+        raise ValueError(f"bad section {text!r}")
+    if kind == "MIME" and not part:
+        raise ValueError("MIME needs a part number")  # RFC 9051 §6.4.5
+    fields = tuple(f.strip('"').upper() for f in names.split()) if names else ()
+    if kind.startswith("HEADER.FIELDS") and not fields:
+        raise ValueError("empty header field list")
+    return SectionSpec(tuple(part), kind, fields)
+
+
+def _line_end(block: bytes) -> bytes:
+    nl = block.find(b"\n")
+    return b"\r\n" if nl <= 0 or block[nl - 1] == 13 else b"\n"
+
+
+def filter_header(block: bytes, names: tuple[str, ...], exclude: bool) -> bytes:
+    """The fields of a header block whose names are (``exclude``: are not) in ``names``,
+    compared case-insensitively, with their original lines and folding, followed by the blank
+    line when the block has one (RFC 9051 §6.4.5: "the blank line is always included in header
+    data, except in the case of a message which has no body and no blank line")."""
+    wanted = {n.upper() for n in names}
+    eol = _line_end(block)
+    out: list[bytes] = []
+    keep = False
+    blank = False
+    for line in block.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):
+            if keep:
+                out.append(line)
+            continue
+        if line in (b"\r\n", b"\n"):
+            blank = True
+            break
+        # A line without a colon is kept as a field of its own (a name no one asks for), so
+        # HEADER.FIELDS.NOT still returns it, as Dovecot does.
+        c = line.find(b":")
+        name = (line[:c] if c > 0 else line).strip().decode("latin-1").upper()
+        keep = (name in wanted) != exclude
+        if keep:
+            out.append(line)
+    if out and not out[-1].endswith(b"\n"):
+        out[-1] += eol
+    if blank:
+        out.append(eol)
+    return b"".join(out)
+
+
+def section_bytes(raw: bytes, parts: Part, spec: SectionSpec) -> bytes | None:
+    """The bytes of BODY[spec]; None when the section does not exist in this message (the
+    door then answers with an empty string, RFC 9051 §6.4.5)."""
+    if spec.part:
+        node = parts.find(spec.number)
+        if node is None:
+            return None
+        if spec.kind == "":
+            return raw[node.body_start:node.end]
+        if spec.kind == "MIME":
+            return raw[node.header_start:node.body_start]
+        # HEADER, TEXT and HEADER.FIELDS after a part number name the message in a
+        # message/rfc822 part.
+        msg = node.message
+        if msg is None:
+            return None
+    else:
+        if spec.kind == "":
+            return raw
+        if spec.kind == "MIME":
+            return None
+        msg = parts
+    if spec.kind == "HEADER":
+        return raw[msg.header_start:msg.body_start]
+    if spec.kind == "TEXT":
+        return raw[msg.body_start:msg.end]
+    block = raw[msg.header_start:msg.body_start]
+    return filter_header(block, spec.fields, spec.kind == "HEADER.FIELDS.NOT")
+
+
+def decode_part(raw: bytes, part: Part) -> bytes:
+    """The body of ``part`` with its Content-Transfer-Encoding removed (BINARY[], RFC 3516).
+    Raises :class:`UnknownEncoding` for an encoding we cannot undo (IMAP: UNKNOWN-CTE)."""
+    return decode_transfer(raw[part.body_start:part.end], part.encoding)

@@ -521,16 +521,18 @@ async def import_messages(store: Store, account: Account,
 
 async def import_mbox(store: Store, account: Account, path: Path, folder: str = "INBOX", *,
                       max_size: int = 50 * 1024 * 1024, progress: Progress | None = None,
-                      batch_size: int = BATCH_SIZE) -> ImportReport:
-    report = ImportReport()
+                      batch_size: int = BATCH_SIZE, report: ImportReport | None = None
+                      ) -> ImportReport:
+    report = report if report is not None else ImportReport()
     items = ((folder, m) for m in read_mbox(path, max_size, progress, report))
     return await import_messages(store, account, items, report, batch_size)
 
 
 async def import_maildir(store: Store, account: Account, path: Path, folder: str = "INBOX", *,
                          max_size: int = 50 * 1024 * 1024, progress: Progress | None = None,
-                         batch_size: int = BATCH_SIZE) -> ImportReport:
-    report = ImportReport()
+                         batch_size: int = BATCH_SIZE, report: ImportReport | None = None
+                         ) -> ImportReport:
+    report = report if report is not None else ImportReport()
     items = read_maildir(path, folder, max_size, progress, report)
     return await import_messages(store, account, items, report, batch_size)
 

@@ -1,0 +1,84 @@
+"""STORE and UID STORE (RFC 9051 §6.4.6) with CONDSTORE's UNCHANGEDSINCE and the MODIFIED
+response code (RFC 7162 §3.1.3)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from postroom.imap.args import Args, Bad, No, as_text, compress_uids, flag_list, number
+from postroom.imap.commands.fetch import resolve_set
+from postroom.imap.selected import flag_list as render_flags
+from postroom.imap.wire import Command
+
+if TYPE_CHECKING:
+    from postroom.imap.session import Session
+
+_OPS = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}
+
+
+async def store(s: "Session", cmd: Command) -> tuple[str | None, str] | str:
+    view = s.selected
+    assert view is not None
+    by_uid = cmd.name == "UID STORE"
+    a = Args(cmd.args)
+    uids = resolve_set(s, a.atom("sequence set"), by_uid)
+    unchanged_since = None
+    if isinstance(a.peek(), list):
+        mods = a.list("store modifiers")
+        if len(mods) != 2 or as_text(mods[0]).upper() != "UNCHANGEDSINCE":
+            raise Bad("Unknown STORE modifier")
+        unchanged_since = number(mods[1], "mod-sequence")
+        s.enabled.add("CONDSTORE")
+    action = a.atom("flag action").upper()
+    silent = action.endswith(".SILENT")
+    op = _OPS.get(action.removesuffix(".SILENT"))
+    if op is None:
+        raise Bad(f"Unknown STORE action {action[:30]}")
+    rest = a.tokens[a.i:]
+    if not rest:
+        raise Bad("Missing flags")
+    flags = flag_list(rest[0] if len(rest) == 1 and isinstance(rest[0], list) else rest)
+    if view.readonly:
+        raise No("Mailbox is read-only", "READ-ONLY")
+    if not uids:
+        return "STORE completed"
+    result = await s.store.store_flags(s.account_id, view.id, uids, op, flags,
+                                       unchanged_since=unchanged_since)
+    reported = set()
+    for c in result.changed:
+        view.reported[c.uid] = c.modseq
+        seq = view.seq_of(c.uid)
+        if seq is None:
+            continue
+        reported.add(c.uid)
+        parts = []
+        if by_uid or s.qresync:
+            parts.append(f"UID {c.uid}")
+        if not silent:
+            parts.append("FLAGS " + render_flags(c.flags))
+        if s.condstore:
+            parts.append(f"MODSEQ ({c.modseq})")
+        if not silent or s.condstore:
+            s.untagged(f"{seq} FETCH ({' '.join(parts)})")
+        await s.maybe_flush()
+    if not silent:
+        # Messages whose flags were already as asked still get their FLAGS (RFC 9051 §6.4.6).
+        modified = set(result.modified)
+        rest_uids = [u for u in uids if u not in reported and u not in modified]
+        for start in range(0, len(rest_uids), 1000):
+            for e in await s.store.entries(s.account_id, view.id, rest_uids[start:start + 1000]):
+                seq = view.seq_of(e.uid)
+                if seq is None:
+                    continue
+                uid = f"UID {e.uid} " if by_uid or s.qresync else ""
+                ms = f" MODSEQ ({e.modseq})" if s.condstore else ""
+                s.untagged(f"{seq} FETCH ({uid}FLAGS {render_flags(e.flags)}{ms})")
+            await s.maybe_flush()
+    if result.modified:
+        ids = sorted(result.modified) if by_uid else \
+            sorted(q for q in (view.seq_of(u) for u in result.modified) if q)
+        return (f"MODIFIED {compress_uids(ids)}", "Conditional STORE failed")
+    return "STORE completed"
+
+
+HANDLERS = {"STORE": store, "UID STORE": store}

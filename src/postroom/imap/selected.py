@@ -1,0 +1,103 @@
+"""The selected mailbox as one session sees it: the message sequence number map (a uid array)
+and the changes other sessions made, announced only when RFC 9051 allows.
+
+RFC 9051 §7.5.1 and §5.5: EXPUNGE may not be sent while answering FETCH, STORE or SEARCH by
+sequence number (nor when no command is in progress), so an expunge made elsewhere is held
+back and its message keeps its sequence number until then. EXISTS and FETCH FLAGS may be sent
+after any command. With QRESYNC, expunges go out as VANISHED (RFC 7162 §3.2.10). Everything is
+read off the store's change log (``changes_since``), never by rescanning the mailbox.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from typing import TYPE_CHECKING, Iterable
+
+from postroom.imap.args import compress_uids
+from postroom.store.api import Mailbox
+
+if TYPE_CHECKING:
+    from postroom.imap.session import Session
+
+
+def flag_list(flags: Iterable[str]) -> str:
+    return "(" + " ".join(flags) + ")"
+
+
+class SelectedMailbox:
+    def __init__(self, mailbox: Mailbox, *, readonly: bool, uids: Iterable[int], modseq: int):
+        self.mailbox = mailbox
+        self.id = mailbox.id
+        self.readonly = readonly
+        # 8 bytes per message: a 100,000-message mailbox costs 800 kB per session.
+        self.uids = array("Q", uids)
+        self.modseq = modseq              # changes up to here are reflected in self.uids
+        self.uidnext = mailbox.uidnext
+        self.pending_expunge: set[int] = set()
+        # Flag changes this session already reported itself (uid -> modseq): not repeated.
+        self.reported: dict[int, int] = {}
+        self.deleted_by_client = False
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect_left(self.uids, uid)
+        if i < len(self.uids) and self.uids[i] == uid:
+            return i + 1
+        return None
+
+    def remove(self, session: "Session", uids: Iterable[int]) -> None:
+        """Drops uids from the map and announces them (EXPUNGE or VANISHED)."""
+        gone = sorted(u for u in set(uids) if self.seq_of(u) is not None)
+        if not gone:
+            return
+        if session.qresync:
+            session.untagged(f"VANISHED {compress_uids(gone)}")
+        else:
+            # Highest first, so each number is still valid when the client applies it.
+            for uid in reversed(gone):
+                session.untagged(f"{self.seq_of(uid)} EXPUNGE")
+                # deleting one element from the array keeps later seq_of() right
+                del self.uids[bisect_left(self.uids, uid)]
+            self.pending_expunge.difference_update(gone)
+            return
+        goneset = set(gone)
+        self.uids = array("Q", (u for u in self.uids if u not in goneset))
+        self.pending_expunge.difference_update(gone)
+
+    def add(self, uids: Iterable[int]) -> None:
+        top = self.uids[-1] if self.uids else 0
+        new = sorted(u for u in uids if u > top)
+        self.uids.extend(new)
+
+    async def report_changes(self, session: "Session", *, allow_expunge: bool) -> None:
+        """Reads the change log since the last look and announces what the client may hear."""
+        store = session.store
+        changes = await store.changes_since(session.account_id, self.id, self.modseq)
+        vanished = set(changes.vanished)
+        if changes.modseq <= self.modseq and not (allow_expunge and self.pending_expunge):
+            self.reported.clear()
+            return
+        self.pending_expunge.update(u for u in vanished if self.seq_of(u) is not None)
+        if allow_expunge and self.pending_expunge:
+            self.remove(session, self.pending_expunge)
+        top = self.uids[-1] if self.uids else 0
+        new = [e.uid for e in changes.changed if e.uid > top and e.uid not in vanished]
+        if new:
+            self.add(new)
+            session.untagged(f"{len(self.uids)} EXISTS")
+        for e in changes.changed:
+            if e.uid > top or e.uid in self.pending_expunge:
+                continue
+            if self.reported.get(e.uid) == e.modseq:
+                continue
+            seq = self.seq_of(e.uid)
+            if seq is None:
+                continue
+            modseq = f" MODSEQ ({e.modseq})" if session.condstore else ""
+            session.untagged(f"{seq} FETCH (UID {e.uid} FLAGS {flag_list(e.flags)}{modseq})")
+        self.reported.clear()
+        self.modseq = max(self.modseq, changes.modseq)
+        self.uidnext = max(self.uidnext, changes.uidnext)

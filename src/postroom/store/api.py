@@ -504,3 +504,231 @@ class Subscription(abc.ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# =================================================================================================
+# --- collaboration: calendars, task lists, address books, sharing (DESIGN.md, "Calendars") ---
+#
+# A collection holds items; an item is one iCalendar object (RFC 5545: one UID, its VEVENT/VTODO
+# and overridden instances) or one vCard (RFC 6350), kept as its canonical text plus the index
+# fields that pim/ extracted (ItemIndex). Every change bumps the account's modseq: an item's
+# modseq is its ETag, a collection's modseq its CTag and sync-token (RFC 6578). Deleted items
+# leave a tombstone so item_changes() can report them. The change log gets one row per
+# collection per transaction, kind 'collection' or 'item', with mailbox_id NULL and the
+# collection id in the uid column (mailbox and collection ids are separate number spaces).
+#
+# Sharing is one generic ACL table: (owner account, object kind, object id, grantee, rights).
+# Rights are RFC 4314 letters so IMAP ACL on mailboxes ("mailbox" objects) reuses it unchanged.
+# =================================================================================================
+
+COLLECTION_CALENDAR = "calendar"          # VEVENT and/or VTODO (a task list is a calendar)
+COLLECTION_ADDRESSBOOK = "addressbook"
+COLLECTION_INBOX = "schedule-inbox"       # RFC 6638 §2.2 scheduling inbox
+COLLECTION_KINDS = (COLLECTION_CALENDAR, COLLECTION_ADDRESSBOOK, COLLECTION_INBOX)
+
+# Default collections every new account gets: (name, kind, display name, components, role)
+DEFAULT_COLLECTIONS = (
+    ("calendar", COLLECTION_CALENDAR, "Calendar", ("VEVENT",), "calendar"),
+    ("tasks", COLLECTION_CALENDAR, "Tasks", ("VTODO",), "tasks"),
+    ("contacts", COLLECTION_ADDRESSBOOK, "Contacts", (), "contacts"),
+    ("inbox", COLLECTION_INBOX, "Scheduling inbox", ("VEVENT", "VTODO"), "schedule-inbox"),
+)
+
+# ACL object kinds and rights (RFC 4314 §2.1 letters).
+ACL_COLLECTION = "collection"
+ACL_MAILBOX = "mailbox"
+RIGHT_LOOKUP = "l"
+RIGHT_READ = "r"
+RIGHT_WRITE = "w"       # change existing items
+RIGHT_INSERT = "i"      # create items
+RIGHT_DELETE = "t"      # delete items
+RIGHT_ADMIN = "a"       # change the ACL
+RIGHTS_READ = "lr"
+RIGHTS_READ_WRITE = "lrwit"
+
+
+class PreconditionFailed(StoreError):
+    """An If-Match / If-None-Match condition did not hold (HTTP 412)."""
+
+
+class UidConflict(AlreadyExists):
+    """Another item of the collection has this UID (RFC 4791 §5.3.2.1); ``name`` is that item."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"UID already used by {name}")
+        self.name = name
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: int
+    account_id: int              # the owner
+    kind: str                    # one of COLLECTION_KINDS
+    name: str                    # path segment, unique per account
+    display_name: str
+    description: str
+    color: str                   # "#rrggbb" or ""
+    components: tuple[str, ...]  # calendars: "VEVENT", "VTODO"; empty for address books
+    timezone: str                # a VCALENDAR with one VTIMEZONE (RFC 4791 §5.2.2), or ""
+    role: str | None             # "calendar", "tasks", "contacts", "schedule-inbox" or None
+    modseq: int                  # highest modseq of the collection or its items: CTag
+    created_modseq: int
+    properties: dict = field(default_factory=dict)   # dead properties, "{ns}name" -> XML text
+
+
+@dataclass(frozen=True, slots=True)
+class ItemIndex:
+    """What the store keeps next to an item's text, made by ``postroom.pim.model``.
+    Times are seconds since the epoch, UTC; floating times are taken as UTC."""
+    uid: str
+    component: str               # "VEVENT", "VTODO", "VJOURNAL", "VCARD"
+    start: int | None = None     # first instance's start (tasks: DTSTART or DUE)
+    end: int | None = None       # last instance's end; None: no end (endless recurrence)
+    recurring: bool = False
+    summary: str = ""            # events/tasks: SUMMARY; cards: FN
+    organizer: str = ""          # lower-case address, no "mailto:"
+    attendees: tuple[str, ...] = ()
+    status: str = ""
+    transparent: bool = False    # TRANSP:TRANSPARENT (not busy)
+    due: int | None = None
+    completed: int | None = None
+    emails: tuple[str, ...] = ()  # cards: EMAIL values, lower-case
+    phones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    account_id: int
+    collection_id: int
+    name: str                    # resource name, e.g. "<uid>.ics"
+    modseq: int                  # ETag
+    size: int
+    index: ItemIndex
+    text: str | None = None      # None when not asked for
+
+
+@dataclass(frozen=True, slots=True)
+class ItemChanges:
+    modseq: int                  # the collection's modseq now: the new sync-token
+    changed: list[Item]          # without text, by name
+    deleted: list[str]           # names of items deleted after the given modseq
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    owner_account_id: int
+    object_kind: str             # ACL_COLLECTION or ACL_MAILBOX
+    object_id: int
+    grantee_account_id: int
+    rights: str                  # RFC 4314 letters
+
+
+class CollaborationStore(abc.ABC):
+    """The collections/items/ACL part of :class:`Store`. Access checks against the ACL are the
+    caller's (a door knows who asks); these methods take the owner's account id."""
+
+    # collections
+    @abc.abstractmethod
+    async def list_collections(self, account_id: int, kind: str | None = None
+                               ) -> list[Collection]: ...
+
+    @abc.abstractmethod
+    async def get_collection(self, account_id: int, name: str) -> Collection | None: ...
+
+    @abc.abstractmethod
+    async def get_collection_by_id(self, account_id: int, collection_id: int
+                                   ) -> Collection | None: ...
+
+    @abc.abstractmethod
+    async def get_collection_by_role(self, account_id: int, role: str) -> Collection | None: ...
+
+    @abc.abstractmethod
+    async def create_collection(self, account_id: int, kind: str, name: str, *,
+                                display_name: str = "", description: str = "", color: str = "",
+                                components: Sequence[str] = (), timezone: str = "",
+                                role: str | None = None,
+                                properties: dict | None = None) -> Collection:
+        """AlreadyExists when the name is taken, InvalidName for a bad name or kind."""
+
+    @abc.abstractmethod
+    async def update_collection(self, account_id: int, collection_id: int, *,
+                                display_name: str | None = None, description: str | None = None,
+                                color: str | None = None, timezone: str | None = None,
+                                components: Sequence[str] | None = None,
+                                properties: dict | None = None) -> Collection:
+        """``properties`` are merged; a None value removes that dead property."""
+
+    @abc.abstractmethod
+    async def delete_collection(self, account_id: int, collection_id: int) -> None:
+        """Deletes the collection, its items and every share of it."""
+
+    # items
+    @abc.abstractmethod
+    async def list_items(self, account_id: int, collection_id: int,
+                         names: Sequence[str] | None = None, *, with_text: bool = False
+                         ) -> list[Item]:
+        """Items by name (all when ``names`` is None), ordered by name."""
+
+    @abc.abstractmethod
+    async def get_item(self, account_id: int, collection_id: int, name: str) -> Item | None:
+        """With its text."""
+
+    @abc.abstractmethod
+    async def find_items_by_uid(self, account_id: int, uid: str,
+                                kind: str = COLLECTION_CALENDAR) -> list[Item]:
+        """Every item of the account with this UID in collections of ``kind`` (with text)."""
+
+    @abc.abstractmethod
+    async def put_item(self, account_id: int, collection_id: int, name: str, text: str,
+                       index: ItemIndex, *, if_match: int | None = None,
+                       if_none_match: bool = False) -> Item:
+        """Creates or replaces the item. ``if_match``: the current modseq must be this (HTTP
+        If-Match); ``if_none_match``: the item must not exist (If-None-Match: *). Either failing
+        raises PreconditionFailed. Another item of the collection with the same UID raises
+        AlreadyExists (RFC 4791 §5.3.2.1 no-uid-conflict). Over quota: QuotaExceeded."""
+
+    @abc.abstractmethod
+    async def delete_item(self, account_id: int, collection_id: int, name: str, *,
+                          if_match: int | None = None) -> None:
+        """NotFound, PreconditionFailed. Leaves a tombstone."""
+
+    @abc.abstractmethod
+    async def move_item(self, account_id: int, collection_id: int, name: str,
+                        dest_collection_id: int, dest_name: str, *, copy: bool = False,
+                        overwrite: bool = True) -> Item:
+        """MOVE/COPY within the account. PreconditionFailed when the destination exists and
+        overwrite is False."""
+
+    @abc.abstractmethod
+    async def query_items(self, account_id: int, collection_id: int, *,
+                          component: str | None = None, start: int | None = None,
+                          end: int | None = None, with_text: bool = True) -> list[Item]:
+        """Items whose [index.start, index.end) may overlap [start, end) (RFC 4791 §9.9); items
+        without times match always. Recurring items are candidates: pim/ checks instances."""
+
+    @abc.abstractmethod
+    async def item_changes(self, account_id: int, collection_id: int, since: int) -> ItemChanges:
+        """Items changed and names deleted after modseq ``since`` (0: everything)."""
+
+    @abc.abstractmethod
+    async def collection_usage(self, account_id: int) -> int:
+        """Bytes used by the account's items (counted in Account.used_bytes too)."""
+
+    # sharing (ACL)
+    @abc.abstractmethod
+    async def set_rights(self, owner_account_id: int, object_kind: str, object_id: int,
+                         grantee_account_id: int, rights: str) -> None:
+        """Grants ``rights`` (replacing earlier ones); empty rights removes the grant."""
+
+    @abc.abstractmethod
+    async def list_rights(self, owner_account_id: int, object_kind: str, object_id: int
+                          ) -> list[Share]: ...
+
+    @abc.abstractmethod
+    async def shared_with(self, grantee_account_id: int, object_kind: str) -> list[Share]:
+        """Everything shared with the account, for its home listing."""
+
+    @abc.abstractmethod
+    async def rights_of(self, account_id: int, owner_account_id: int, object_kind: str,
+                        object_id: int) -> str:
+        """The rights ``account_id`` has: every right on its own objects, else its grant."""

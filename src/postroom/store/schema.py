@@ -122,4 +122,64 @@ CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
     from_, to_, cc, bcc, subject, headers, body,
     tokenize = 'trigram'
 );
+-- collaboration (store/sqlite_pim.py): calendars, task lists, address books, their items,
+-- tombstones of deleted items for sync-collection (RFC 6578), and the generic ACL.
+CREATE TABLE IF NOT EXISTS collections (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,            -- 'calendar', 'addressbook', 'schedule-inbox'
+    name TEXT NOT NULL,
+    display_name TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    color TEXT NOT NULL DEFAULT '',
+    components TEXT NOT NULL DEFAULT '',   -- space separated: 'VEVENT VTODO'
+    timezone TEXT NOT NULL DEFAULT '',
+    role TEXT,
+    properties TEXT NOT NULL DEFAULT '{}', -- JSON: dead properties
+    modseq INTEGER NOT NULL,
+    created_modseq INTEGER NOT NULL,
+    UNIQUE (account_id, name)
+);
+CREATE TABLE IF NOT EXISTS items (
+    account_id INTEGER NOT NULL,
+    collection_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    modseq INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    component TEXT NOT NULL,
+    start INTEGER,                 -- UTC seconds; NULL: no start
+    end INTEGER,                   -- UTC seconds; NULL: no end
+    recurring INTEGER NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL DEFAULT '',
+    organizer TEXT NOT NULL DEFAULT '',
+    attendees TEXT NOT NULL DEFAULT '',    -- space separated, lower-case addresses
+    status TEXT NOT NULL DEFAULT '',
+    transparent INTEGER NOT NULL DEFAULT 0,
+    due INTEGER,
+    completed INTEGER,
+    emails TEXT NOT NULL DEFAULT '',
+    phones TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    PRIMARY KEY (account_id, collection_id, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_uid ON items (account_id, uid);
+CREATE INDEX IF NOT EXISTS items_time ON items (account_id, collection_id, start);
+CREATE INDEX IF NOT EXISTS items_modseq ON items (account_id, collection_id, modseq);
+CREATE TABLE IF NOT EXISTS item_tombstones (
+    account_id INTEGER NOT NULL,
+    collection_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (account_id, collection_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS acl (
+    owner_account_id INTEGER NOT NULL,
+    object_kind TEXT NOT NULL,     -- 'collection' or 'mailbox'
+    object_id INTEGER NOT NULL,
+    grantee_account_id INTEGER NOT NULL,
+    rights TEXT NOT NULL,          -- RFC 4314 letters
+    PRIMARY KEY (owner_account_id, object_kind, object_id, grantee_account_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS acl_grantee ON acl (grantee_account_id, object_kind);
 """

@@ -31,6 +31,7 @@ from postroom.store.api import (
 from postroom.store.blobs import BlobFiles, blob_hash
 from postroom.store.changes import ChangeBroadcast
 from postroom.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA
+from postroom.store.sqlite_pim import PimSQLiteMixin
 
 log = logging.getLogger("postroom.store")
 
@@ -116,7 +117,7 @@ _TEXT_COLUMNS = {"from": "from_", "to": "to_", "cc": "cc", "bcc": "bcc", "subjec
                  "body": "body"}
 
 
-class SQLiteStore(Store):
+class SQLiteStore(PimSQLiteMixin, Store):
     def __init__(self, data_dir: Path | str, *, watch_interval: float = 0.2):
         self.data_dir = Path(data_dir)
         self.db_path = self.data_dir / "postroom.db"
@@ -350,6 +351,7 @@ class SQLiteStore(Store):
                 self._create_mailbox_sync(conn, tx, account_id, name, role)
                 conn.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)",
                              (account_id, name))
+            self._create_default_collections(conn, tx, account_id)
             return self._account(conn.execute(
                 f"SELECT {self._ACCOUNT_COLS} FROM accounts WHERE id=?", (account_id,)).fetchone())
         return await self._write(tx_fn)
@@ -409,6 +411,7 @@ class SQLiteStore(Store):
                 self._delete_mailbox_rows(conn, tx, account_id, mid)
             conn.execute("DELETE FROM subscriptions WHERE account_id=?", (account_id,))
             conn.execute("DELETE FROM metadata WHERE account_id=?", (account_id,))
+            self._delete_pim_rows(conn, tx, account_id)
             conn.execute("DELETE FROM changelog WHERE account_id=?", (account_id,))
             conn.execute("DELETE FROM aliases WHERE target=?", (row[0],))
             conn.execute("DELETE FROM accounts WHERE id=?", (account_id,))

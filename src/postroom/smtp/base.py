@@ -42,6 +42,8 @@ def is_address(address: str) -> bool:
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain or len(address) > 254:
         return False
+    if not local.startswith('"') and any(c.isspace() or c in '<>()[]\\,;:@"' for c in local):
+        return False
     if domain.startswith("[") and domain.endswith("]"):
         return True
     return all(label and not label.startswith("-") and not label.endswith("-")

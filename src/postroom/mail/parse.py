@@ -36,6 +36,9 @@ _IDENTITY_ENCODINGS = frozenset(("7bit", "8bit", "binary", ""))
 
 # --- header fields ------------------------------------------------------------------------------
 
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
 def header_bounds(raw: bytes, start: int) -> tuple[int, int]:
     """(end of the header fields, start of the body) for a header beginning at ``start``.
     The header ends at the first empty line (RFC 5322 §2.1); CRLF and bare LF are both
@@ -47,13 +50,10 @@ def header_bounds(raw: bytes, start: int) -> tuple[int, int]:
         return start, start + 1
     if raw.startswith(b"\r\n", start):
         return start, start + 2
-    i = raw.find(b"\n\n", start)
-    j = raw.find(b"\n\r\n", start)
-    if i < 0 and j < 0:
+    m = _BLANK_LINE.search(raw, start)
+    if m is None:
         return n, n
-    if j < 0 or (0 <= i < j):
-        return i + 1, i + 2
-    return j + 1, j + 3
+    return m.start() + 1, m.end()
 
 
 def header_fields(block: bytes) -> list[tuple[str, bytes, bytes]]:
@@ -508,6 +508,8 @@ def _texts(raw: bytes, node: _Node, out: list[str], budget: list[int]) -> None:
             _texts(raw, c, out, budget)
         return
     if node.message is not None:
+        # a forwarded message's text is searchable too (IMAP SEARCH BODY finds it)
+        _texts(raw, node.message, out, budget)
         return
     if ct in ("text/plain", "text/html", "text/enriched") and not (
             node.part.disposition == "attachment"):

@@ -813,10 +813,15 @@ class SQLiteStore(PimSQLiteMixin, Store):
                                            [(raw, fl, d, None) for raw, fl, d in items])
 
     async def _append_prepared(self, account_id, mailbox_id, items) -> list[AppendResult]:
-        prepared = []
-        for raw, flags, date, parsed in items:
-            digest, p = await self._prepare(raw, parsed)
-            prepared.append((raw, list(flags), date, digest, p))
+        def prepare_all():
+            # One thread hop for the whole batch: parse, then write each blob durably.
+            out = []
+            for raw, flags, date, parsed in items:
+                p = parsed if parsed is not None else self._parse(raw)
+                out.append((raw, list(flags), date, blob_hash(raw), p))
+            self.blobs.write_many([(x[3], x[0]) for x in out])
+            return out
+        prepared = await asyncio.to_thread(prepare_all)
 
         def tx_fn(conn, tx):
             self._check_quota(conn, account_id, sum(len(x[0]) for x in prepared))

@@ -1,0 +1,173 @@
+"""A private Dovecot (Debian dovecot-imapd, dovecot-pop3d) on 127.0.0.1 for side-by-side runs:
+its own config in a temporary folder, Maildir with its default indexes, no FTS plugin, stopped
+by PID at the end. Only process and client limits are raised so that 1,000 concurrent clients
+can connect at all; everything else is Dovecot's default.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+_CONF = """\
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/log
+protocols = imap pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = root
+default_internal_group = root
+default_login_user = dovenull
+first_valid_uid = 0
+mail_location = maildir:{d}/mail/%u
+pop3_uidl_format = %08Xu%08Xv
+default_process_limit = 2000
+default_client_limit = 20000
+default_vsz_limit = 1G
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={d}/home/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  chroot =
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def available() -> bool:
+    return (shutil.which("dovecot") or os.path.exists("/usr/sbin/dovecot")) is not None \
+        and os.geteuid() == 0
+
+
+class Dovecot:
+    """``with Dovecot(users={"u1": "pw"}) as d: d.imap_port, d.pop3_port``"""
+
+    def __init__(self, users: dict[str, str]):
+        self.users = users
+        self.tmp = ""
+        self.proc: subprocess.Popen | None = None
+        self.imap_port = 0
+        self.pop3_port = 0
+
+    def __enter__(self) -> "Dovecot":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        nobody = pwd.getpwnam("nobody")
+        self.tmp = tempfile.mkdtemp(prefix="postroom-bench-dovecot-")
+        os.chmod(self.tmp, 0o755)
+        for sub in ("run", "state", "mail", "home"):
+            os.makedirs(os.path.join(self.tmp, sub))
+        os.chmod(os.path.join(self.tmp, "mail"), 0o777)
+        os.chmod(os.path.join(self.tmp, "home"), 0o777)
+        with open(os.path.join(self.tmp, "passwd"), "w") as f:
+            for user, pw in self.users.items():
+                f.write(f"{user}:{{PLAIN}}{pw}\n")
+        self.imap_port, self.pop3_port = free_port(), free_port()
+        conf = os.path.join(self.tmp, "dovecot.conf")
+        with open(conf, "w") as f:
+            f.write(_CONF.format(d=self.tmp, imap_port=self.imap_port, pop3_port=self.pop3_port,
+                                 uid=nobody.pw_uid, gid=nobody.pw_gid))
+        self.proc = subprocess.Popen([binary, "-c", conf, "-F"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.imap_port), timeout=2).close()
+                socket.create_connection(("127.0.0.1", self.pop3_port), timeout=2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        log = open(os.path.join(self.tmp, "log")).read() if os.path.exists(
+            os.path.join(self.tmp, "log")) else ""
+        self.stop()
+        raise RuntimeError(f"dovecot did not start: {log[-2000:]}")
+
+    def rss_kb(self) -> int:
+        """Resident memory of the whole Dovecot process tree (master and children)."""
+        if self.proc is None:
+            return 0
+        return _tree_rss_kb(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = ""
+
+
+def _tree_rss_kb(root_pid: int) -> int:
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ppid = int(fields[1])
+            with open(f"/proc/{entry}/statm") as f:
+                pages = int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        pid = int(entry)
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total

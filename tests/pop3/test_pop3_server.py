@@ -17,7 +17,7 @@ import pytest
 from postroom.auth.tls import client_context_insecure
 from postroom.store.api import ROLE_TRASH
 
-from .env import PASSWORD, USER, make_env, message, parsed
+from .env import PASSWORD, USER, make_env, message
 
 
 def connect(port: int) -> poplib.POP3:
@@ -196,6 +196,32 @@ async def test_auth_scram_sha_256(pop3):
     await run(session)
 
 
+async def test_auth_scram_sha_256_with_a_wrong_password_is_an_auth_error(pop3):
+    def session():
+        c = connect(pop3.port)
+        with pytest.raises((poplib.error_proto, AssertionError)) as failure:
+            scram_login(c, USER, "wrong")
+        c.quit()
+        return str(failure.value)
+    assert "[AUTH]" in await run(session)
+
+
+async def test_commands_pipelined_behind_stls_are_dropped(pop3):
+    def session():
+        s = socket.create_connection(("127.0.0.1", pop3.port), timeout=10)
+        s.recv(1000)
+        # A man in the middle appends a command to the client's STLS (RFC 2595 §4).
+        s.sendall(f"STLS\r\nUSER {USER}\r\n".encode())
+        assert s.recv(1000).startswith(b"+OK")
+        tls = client_context_insecure().wrap_socket(s, server_hostname="localhost")
+        f = tls.makefile("rb")
+        tls.sendall(f"PASS {PASSWORD}\r\n".encode())
+        reply = f.readline()
+        tls.close()
+        return reply
+    assert (await run(session)).startswith(b"-ERR")
+
+
 async def test_rset_undoes_dele(pop3):
     for n in range(3):
         await pop3.deliver(message(n))
@@ -362,10 +388,8 @@ async def test_idle_connection_is_logged_out(tmp_path):
 async def test_retr_throughput_1000_messages_of_10kb(pop3):
     filler = ("x" * 76 + "\r\n") * 128                      # ~10 KB body
     raws = [message(n, filler) for n in range(1000)]
-    items = [(raw, (), None) for raw in raws]
-    for raw in raws:
-        await pop3.store.append(pop3.account.id, pop3.inbox.id, raw, parsed=parsed(raw))
-    assert len(items) == 1000
+    await pop3.store.append_many(pop3.account.id, pop3.inbox.id,
+                                 [(raw, (), None) for raw in raws])
 
     def session():
         c = login(pop3.port)
@@ -378,5 +402,26 @@ async def test_retr_throughput_1000_messages_of_10kb(pop3):
         c.quit()
         return total, elapsed
     total, elapsed = await run(session)
-    print(f"\nPOP3 RETR: 1000 messages, {total / 1e6:.1f} MB in {elapsed:.2f} s: "
+    print(f"\nPOP3 RETR, poplib one by one: {total / 1e6:.1f} MB in {elapsed:.2f} s: "
+          f"{1000 / elapsed:.0f} messages/s, {total / 1e6 / elapsed:.1f} MB/s")
+
+    def pipelined():
+        # The server's own pace: all RETRs sent at once (PIPELINING), replies read in bulk.
+        s = socket.create_connection(("127.0.0.1", pop3.port), timeout=30)
+        s.recv(1000)
+        s.sendall(f"USER {USER}\r\nPASS {PASSWORD}\r\n".encode())
+        start = time.perf_counter()
+        s.sendall(b"".join(b"RETR %d\r\n" % n for n in range(1, 1001)))
+        received = bytearray()
+        ends = 0
+        while ends < 1000:
+            chunk = s.recv(1 << 20)
+            assert chunk
+            ends += (received[-4:] + chunk).count(b"\r\n.\r\n")
+            received += chunk
+        elapsed = time.perf_counter() - start
+        s.close()
+        return len(received), elapsed
+    total, elapsed = await run(pipelined)
+    print(f"POP3 RETR, pipelined: {total / 1e6:.1f} MB in {elapsed:.2f} s: "
           f"{1000 / elapsed:.0f} messages/s, {total / 1e6 / elapsed:.1f} MB/s")

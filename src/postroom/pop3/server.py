@@ -28,6 +28,10 @@ log = logging.getLogger("postroom.pop3")
 READ_SIZE = 64 * 1024
 
 
+class _NotBase64(Exception):
+    pass
+
+
 class _Closed(Exception):
     """The client went away, or the session must end: stop without entering UPDATE."""
 
@@ -200,19 +204,26 @@ class _Connection:
                         # RFC 5034 §4: additional data with success goes out as a last
                         # continuation, answered by an empty line, before +OK.
                         await self._send(Reply(protocol.sasl_challenge(step.challenge)))
-                        if protocol.decode_sasl(await self._read_line()) != b"":
+                        if await self._sasl_response() != b"":
                             return self.session.sasl_aborted("Expected an empty response")
                     return await self._open_maildrop(step.account)
                 await self._send(Reply(protocol.sasl_challenge(step.challenge or b"")))
-                response = protocol.decode_sasl(await self._read_line())
+                response = await self._sasl_response()
         except UnknownMechanism:
             return self.session.sasl_aborted(f"Unsupported mechanism {effect.mechanism}")
         except SaslCancelled:
             return self.session.sasl_aborted("Authentication cancelled")
-        except ValueError:
+        except _NotBase64:
             return self.session.sasl_aborted("Invalid base64 in the response")
         except AuthFailed as e:
             return self.session.login_failed(e.reason, temporary=e.temporary)
+
+    async def _sasl_response(self) -> bytes:
+        line = await self._read_line()
+        try:
+            return protocol.decode_sasl(line.rstrip(b"\r\n"))
+        except ValueError:
+            raise _NotBase64() from None
 
     async def _open_maildrop(self, account: Account) -> Reply:
         store = self.ctx.store
@@ -244,8 +255,9 @@ class _Connection:
             rows = await store.fetch(self.account.id, self.mailbox.id, [effect.uid])
             if not rows:
                 return self.session.message_gone()
-            raw = await store.read_blob(rows[0].blob)
-        except NotFound:
+            # With the end given, the store reads small blobs without a thread hop.
+            raw = await store.read_blob(rows[0].blob, 0, rows[0].size)
+        except (NotFound, FileNotFoundError):
             return self.session.message_gone()
         return self.session.message(raw, effect.size, effect.body_lines)
 

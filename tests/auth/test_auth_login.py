@@ -68,7 +68,7 @@ async def test_unknown_user_costs_about_a_wrong_password_at_default_cost(store, 
     await _fail(auth.login("alice@example.test", "x", **LOCAL))
     wrong = time.perf_counter() - start
     print(f"\nunknown user {unknown * 1000:.1f} ms, wrong password {wrong * 1000:.1f} ms")
-    assert unknown > wrong / 3
+    assert unknown > wrong / 5      # loose: only that a dummy hash was really checked
 
 
 def _with_production_hash(store, email, password):

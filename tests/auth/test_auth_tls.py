@@ -4,6 +4,7 @@ loaded with clear errors, and a real handshake over a loopback socket."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import ipaddress
 import ssl
 import stat
@@ -60,7 +61,8 @@ async def test_self_signed_certificate_verifies_for_its_names(config):
     assert set(san.get_values_for_type(x509.DNSName)) == {"mail.example.test", "localhost"}
     assert ipaddress.ip_address("127.0.0.1") in san.get_values_for_type(x509.IPAddress)
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-    assert lifetime.days >= 3650
+    # Apple's limit, even for certificates trusted by hand
+    assert lifetime <= datetime.timedelta(days=825)
 
 
 async def test_tls_1_3_minimum_refuses_a_1_2_client(config):
@@ -143,3 +145,14 @@ def test_encrypted_key_is_refused_instead_of_prompting(config, tmp_path):
     config.tls.cert_file, config.tls.key_file = str(tmp_path / "c.pem"), str(tmp_path / "k.pem")
     with pytest.raises(tls.TLSConfigError, match="encrypted"):
         tls.server_context(config)
+
+
+def test_self_signed_certificate_near_expiry_is_renewed(config, monkeypatch):
+    tls.server_context(config)
+    cert_path = config.data_path / "tls" / "cert.pem"
+    cert_pem, key_pem = tls.make_self_signed("mail.example.test", days=10)
+    cert_path.write_bytes(cert_pem)
+    (config.data_path / "tls" / "key.pem").write_bytes(key_pem)
+    tls.server_context(config)
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days > 800

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
+import logging
 import os
 import ssl
 from pathlib import Path
@@ -27,9 +28,16 @@ try:
 except ImportError:          # not POSIX: workers race to make the certificate; rare and harmless
     fcntl = None             # type: ignore[assignment]
 
+log = logging.getLogger("postroom.auth")
+
 _MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!SHA1"
-SELF_SIGNED_DAYS = 3650
+# Apple's TLS stack (Apple Mail, iOS Mail, Safari) refuses any server certificate valid for more
+# than 825 days, even one the user has trusted by hand ("Certificate exceeds maximum temporal
+# validity period"). So the self-signed certificate lives 825 days and is renewed on start once
+# fewer than RENEW_DAYS remain.
+SELF_SIGNED_DAYS = 825
+RENEW_DAYS = 30
 
 
 class TLSConfigError(ConfigError):
@@ -78,13 +86,28 @@ def ensure_self_signed(config: Config) -> tuple[Path, Path]:
             if not key_path.exists():
                 raise TLSConfigError(f"{cert_path} exists but its key {key_path} is missing; "
                                      "remove the certificate to have a new pair made")
-            return cert_path, key_path
+            if _days_left(cert_path) >= RENEW_DAYS:
+                return cert_path, key_path
+            log.info("renewing the self-signed certificate %s", cert_path)
+        else:
+            log.info("making a self-signed certificate for %s in %s", config.server.hostname,
+                     directory)
         # The key is written first and the certificate last, each by an atomic rename: a
         # certificate on disk means the pair is complete.
         cert_pem, key_pem = make_self_signed(config.server.hostname)
         _write_atomic(key_path, key_pem, 0o600)
         _write_atomic(cert_path, cert_pem, 0o644)
     return cert_path, key_path
+
+
+def _days_left(cert_path: Path) -> float:
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise TLSConfigError(f"cannot read the self-signed certificate {cert_path}: {e}; "
+                             "remove it (and key.pem) to have a new pair made") from None
+    left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+    return left.total_seconds() / 86400
 
 
 def make_self_signed(hostname: str, days: int = SELF_SIGNED_DAYS) -> tuple[bytes, bytes]:
@@ -99,16 +122,17 @@ def make_self_signed(hostname: str, days: int = SELF_SIGNED_DAYS) -> tuple[bytes
             names.append(x509.DNSName(name))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64] or "localhost"),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Postroom self-signed")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    # A day of slack for clients whose clocks run behind, taken out of the allowed lifetime:
+    # Apple counts notBefore to notAfter inclusive.
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        # A day of slack for clients whose clocks run behind.
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=days, seconds=-1))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,

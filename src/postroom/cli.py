@@ -7,9 +7,14 @@ Every failure the user can cause is a one-line message and a non-zero exit, neve
 
 from __future__ import annotations
 
-import asyncio
+import ast
+import dataclasses
+import inspect
+import io
+import json
 import os
 import sys
+import tokenize
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -166,10 +171,17 @@ def serve(config_file: str | None, data_dir: str | None, workers: int | None) ->
 
 @cli.command("check-config")
 @click.argument("file", required=False)
+@click.option("--print-defaults", is_flag=True,
+              help="Print every setting with its default and description, as TOML.")
 @config_options
-def check_config(file: str | None, config_file: str | None, data_dir: str | None) -> None:
+def check_config(file: str | None, print_defaults: bool, config_file: str | None,
+                 data_dir: str | None) -> None:
     """Validate a configuration file: says OK, or what is wrong and where."""
     from postroom.server import check_config as semantic_problems
+
+    if print_defaults:
+        click.echo(example_config(), nl=False)
+        return
 
     path = file or config_file
     name = path or "built-in defaults"
@@ -184,6 +196,75 @@ def check_config(file: str | None, config_file: str | None, data_dir: str | None
     if problems:
         raise CLIError("\n".join(f"{name}: {p}" for p in problems))
     click.echo(f"{name}: OK")
+
+
+_SECTION_NOTES = {
+    "server": "The process: where data lives, what it listens on, how many workers, logging.",
+    "tls": "Certificates for STARTTLS and implicit TLS on every door.",
+    "auth": "Logins: where plaintext passwords are accepted, and failed-login limits.",
+    "store": "The one store every door shares.",
+    "imap": "IMAP4rev2/IMAP4rev1 door (RFC 9051, RFC 3501).",
+    "pop3": "POP3 door (RFC 1939).",
+    "smtp": "SMTP: receiving (MX), submission for clients, and the outbound queue.",
+    "http": "HTTP: web app, ActiveSync, CalDAV/CardDAV (as those doors arrive).",
+}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)   # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def example_config() -> str:
+    """Every setting with its default, commented from ``config.py`` itself, so the example file
+    (``postroom check-config --print-defaults > postroom.example.toml``) cannot drift."""
+    source = inspect.getsource(config_mod)
+    lines = source.splitlines()
+    comments = {tok.start[0]: tok.string.lstrip("# ").rstrip()
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                if tok.type == tokenize.COMMENT}
+    classes = {node.name: node for node in ast.parse(source).body
+               if isinstance(node, ast.ClassDef)}
+    out = ["# Postroom configuration: every setting, set to its default.",
+           "# Copy what you change into your own file and run: postroom serve --config FILE",
+           "# Check a file with: postroom check-config FILE",
+           "# Made by: postroom check-config --print-defaults"]
+    defaults = Config()
+    for section in dataclasses.fields(Config):
+        settings = getattr(defaults, section.name)
+        out += ["", f"# {_SECTION_NOTES.get(section.name, section.name)}", f"[{section.name}]"]
+        node = classes[type(settings).__name__]
+        for stmt in node.body:
+            if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
+                continue
+            key = stmt.target.id
+            above = []
+            n = stmt.lineno - 1
+            while n >= 1 and lines[n - 1].strip().startswith("#"):
+                above.insert(0, comments.get(n, ""))
+                n -= 1
+            out += [f"# {c}" for c in above]
+            line = f"{key} = {_toml_value(getattr(settings, key))}"
+            notes = [comments[stmt.lineno]] if stmt.lineno in comments else []
+            choices = config_mod._CHOICES.get(f"{section.name}.{key}")
+            if choices and not any("\"" in c for c in notes + above):
+                notes.append("one of: " + ", ".join(choices))
+            if notes:
+                line = f"{line:<40} # " + "; ".join(notes)
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 # --- domains ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ back byte for byte. Nothing is dropped silently: every message not imported is r
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import calendar
 import email.utils
@@ -555,12 +556,14 @@ def _maildir_path(root: Path, name: str) -> Path:
     return root / ("." + ".".join(mutf7_encode(p, also=".") for p in name.split(SEPARATOR)))
 
 
-def _write_file(path: Path, data: bytes, mtime: int) -> None:
-    tmp = path.parent.parent / "tmp" / path.name
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.utime(tmp, (mtime, mtime))
-    os.replace(tmp, path)
+def _write_files(files: Sequence[tuple[Path, bytes, int]]) -> None:
+    """Maildir delivery: write in tmp/, then rename into cur/ (readers never see half a file)."""
+    for path, data, mtime in files:
+        tmp = path.parent.parent / "tmp" / path.name
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.utime(tmp, (mtime, mtime))
+        os.replace(tmp, path)
 
 
 async def export_maildir(store: Store, account: Account, dest: Path, folder: str | None = None,
@@ -568,8 +571,6 @@ async def export_maildir(store: Store, account: Account, dest: Path, folder: str
                          chunk: int = 500) -> ExportReport:
     """Writes the account's mailboxes (or just ``folder``, into the root) as a Maildir++ tree:
     INBOX at the root, "A/B" in ".A.B", flags in the file names, mtime = internal date."""
-    import asyncio
-
     started = time.monotonic()
     report = ExportReport()
     boxes = await store.list_mailboxes(account.id)
@@ -596,7 +597,11 @@ async def export_maildir(store: Store, account: Account, dest: Path, folder: str
         count = 0
         for i in range(0, len(uids), chunk):
             rows = await store.fetch(account.id, box.id, uids[i:i + chunk])
-            for row in rows:
+            # Blobs are read concurrently and the chunk written in one thread hop: one message
+            # at a time would spend most of its time hopping between threads.
+            blobs = await asyncio.gather(*(store.read_blob(r.blob) for r in rows))
+            files: list[tuple[Path, bytes, int]] = []
+            for row, data in zip(rows, blobs):
                 for flag in row.flags:
                     if flag.startswith("\\") or flag in _FLAG_LETTERS or \
                             flag in keyword_letters:
@@ -605,19 +610,19 @@ async def export_maildir(store: Store, account: Account, dest: Path, folder: str
                         keyword_letters[flag] = chr(ord("a") + len(keyword_letters))
                     else:
                         report.dropped_keywords.add(flag)
-                data = await store.read_blob(row.blob)
                 if not crlf:
                     data = to_lf(data)
                 path = target / "cur" / maildir_file_name(
                     row.internal_date, f"M{row.uid}V{box.uidvalidity}", len(data), row.size,
                     row.flags, keyword_letters)
-                try:
-                    await asyncio.to_thread(_write_file, path, data, row.internal_date)
-                except OSError as e:
-                    raise TransferError(f"cannot write {path}: {e.strerror}") from None
-                report.bytes_written += len(data)
-                count += 1
-                done += 1
+                files.append((path, data, row.internal_date))
+            try:
+                await asyncio.to_thread(_write_files, files)
+            except OSError as e:
+                raise TransferError(f"cannot write {e.filename}: {e.strerror}") from None
+            report.bytes_written += sum(len(d) for _, d, _ in files)
+            count += len(files)
+            done += len(files)
             if progress:
                 progress(done, total)
         if keyword_letters:

@@ -281,8 +281,10 @@ def tokenize(segments: list, start_pos: int = 0) -> list:
             need_space = True
             continue
         if c == 0x20:
-            if not need_space:
+            if not need_space and (not stack[-1] or len(stack) > 1):
                 raise ParseError("Unexpected space")
+            # A doubled space between top-level arguments is tolerated: imapclient sends
+            # one before each MULTIAPPEND literal after the first.
             t.advance()
             need_space = False
             nxt = t.peek()

@@ -139,7 +139,7 @@ async def emit_list(s: "Session", verb: str, reference: str, patterns: list[str]
             continue
         if mbox is None:
             attrs.append("\\NonExistent" if verb == "LIST" else "\\Noselect")
-        else:
+        elif verb == "LIST":
             attrs.append("\\HasChildren" if name in has_children else "\\HasNoChildren")
             use = _use_attr(mbox)
             if use and (verb == "LIST"):

@@ -149,8 +149,12 @@ class _Connection:
         if reply.data:
             self.writer.write(reply.data)
             # Only waits when the transport's buffer is over its high-water mark, so pipelined
-            # commands (RFC 2449 PIPELINING) cost no round trip, and a slow reader bounds memory.
-            await self.writer.drain()
+            # commands (RFC 2449 PIPELINING) cost no round trip, and a slow reader bounds memory;
+            # a client that stops reading altogether is dropped like an idle one.
+            try:
+                await asyncio.wait_for(self.writer.drain(), self.settings.idle_timeout_seconds)
+            except asyncio.TimeoutError:
+                raise _Closed() from None
         if reply.close:
             raise _Closed()
 

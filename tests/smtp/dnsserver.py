@@ -3,6 +3,7 @@ DMARC and MX look-ups in tests never leave the machine."""
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 
 from dnslib import AAAA, MX, QTYPE, RR, TXT, A, DNSLabel
@@ -42,7 +43,10 @@ class TestDNS:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> "TestDNS":
-        self._udp.start_thread()
+        # A short poll interval so that stop() returns at once rather than after 0.5 s.
+        self._thread = threading.Thread(target=self._udp.server.serve_forever,
+                                        kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:

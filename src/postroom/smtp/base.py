@@ -86,6 +86,17 @@ class BaseHandler:
         log.exception("SMTP session error")
         return "451 4.3.0 Local error in processing, try again later"
 
+    @staticmethod
+    def ehlo_lines(responses: list[str], auth_mechanisms: list[str]) -> list[str]:
+        """aiosmtpd's EHLO reply without its AUTH line, with PIPELINING (RFC 2920: aiosmtpd
+        reads commands one by one from the stream, so a client may send a group unanswered)
+        and with AUTH only when ``auth_mechanisms`` are offered."""
+        lines = [r for r in responses[:-1] if not r[4:].upper().startswith("AUTH")]
+        lines.append("250-PIPELINING")
+        if auth_mechanisms:
+            lines.append("250-AUTH " + " ".join(auth_mechanisms))
+        return lines + responses[-1:]
+
     def message_bytes(self, envelope: Envelope) -> tuple[bytes, str | None]:
         """The received message with CRLF line ends, or the reply refusing it.
 

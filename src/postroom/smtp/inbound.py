@@ -41,7 +41,7 @@ class InboundHandler(BaseHandler):
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
         # No AUTH where mail only comes in: submission has its own ports (RFC 6409).
-        return [r for r in responses if not r[4:].upper().startswith("AUTH")]
+        return self.ehlo_lines(responses, [])
 
     async def handle_AUTH(self, server: SMTP, session: Session, envelope: Envelope,
                           args: list[str]) -> str:

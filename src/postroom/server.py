@@ -139,6 +139,19 @@ def _door_starter(section: str, module: str) -> Callable[[ServerContext], Any] |
     return start
 
 
+def ephemeral_config(data_dir: str | Path) -> Config:
+    """Defaults with every listener on port 0 (the OS picks) and data in ``data_dir``: what
+    tests pass to ``start_all``. LMTP stays off (its port 0 means off)."""
+    config = Config()
+    config.server.data_dir = str(data_dir)
+    for section, _ in DOORS:
+        settings = getattr(config, section)
+        for key in vars(settings):
+            if key.endswith("port") and key != "lmtp_port":
+                setattr(settings, key, 0)
+    return config
+
+
 @dataclass
 class RunningServer:
     """Every started door of one process. ``ports`` merges the doors' ``Door.ports``."""
@@ -216,11 +229,16 @@ def print_client_settings(console: Console, config: Config, ports: dict[str, int
     table.add_column("server")
     table.add_column("port", justify="right")
     table.add_column("security")
-    for name, port in ports.items():
+    order = list(_LISTENERS)
+    for name, port in sorted(ports.items(),
+                             key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
         label, security = _LISTENERS.get(name, (name, ""))
         table.add_row(label, config.server.hostname, str(port), security)
     if ports:
         console.print(table)
+        if not config.tls.cert_file:
+            console.print(f"The certificate is self-signed (in {config.data_path / 'tls'}): "
+                          f"mail apps ask once whether to trust it.", soft_wrap=True)
     else:
         console.print("No door is available in this build yet: nothing listens.")
 

@@ -176,13 +176,16 @@ class InboundHandler(BaseHandler):
             await self.ctx.store.deliver(message, await self._recipients(accounts, role_of))
             replies = {r: f"250 2.0.0 <{r}> delivered" for r in rcpts}
         except QuotaExceeded:
+            done: set[int] = set()
             for rcpt, account in zip(rcpts, accounts):
-                if rcpt in replies:
+                if account.id in done:          # another address of an account served
+                    replies[rcpt] = f"250 2.0.0 <{rcpt}> delivered"
                     continue
                 try:
                     await self.ctx.store.deliver(
                         message, await self._recipients([account], role_of))
                     replies[rcpt] = f"250 2.0.0 <{rcpt}> delivered"
+                    done.add(account.id)
                 except QuotaExceeded:
                     replies[rcpt] = f"452 4.2.2 <{rcpt}> mailbox full"
                 except StoreError:

@@ -173,3 +173,34 @@ def test_version_and_help() -> None:
     assert result.exit_code == 0
     for command in ("serve", "domain", "user", "alias", "import", "export", "check-config"):
         assert command in result.output
+
+
+def test_domain_dkim_makes_a_key_once_and_shows_the_record(run) -> None:
+    run("domain", "add", "example.org")
+    first = run("domain", "dkim", "example.org")
+    assert "postroom._domainkey.example.org. IN TXT" in first and "v=DKIM1; k=rsa; p=" in first
+    assert run("domain", "dkim", "example.org") in first   # the same key the second time
+    assert "yes" in run("domain", "list")
+    renewed = run("domain", "dkim", "example.org", "--new", "--selector", "s2")
+    assert "s2._domainkey.example.org." in renewed
+    assert "no such domain" in run("domain", "dkim", "other.org", code=1)
+
+
+def test_queue_list_flush_delete(run) -> None:
+    async def put() -> int:
+        store = SQLiteStore(run.data)
+        await store.open()
+        try:
+            return await store.queue_put("a@example.org", ["x@remote.example"],
+                                         b"Subject: hi\r\n\r\nhi\r\n")
+        finally:
+            await store.close()
+
+    assert "empty" in run("queue", "list")
+    qid = asyncio.run(put())
+    out = run("queue", "list")
+    assert "x@remote.example" in out and "a@example.org" in out
+    assert "1 message(s) due now" in run("queue", "flush")
+    assert f"Deleted queued message {qid}" in run("queue", "delete", str(qid))
+    assert "no queued message" in run("queue", "delete", str(qid), code=1)
+    assert "empty" in run("queue", "list")

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import sys
+import time
 import tokenize
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
@@ -45,7 +46,11 @@ class CLIError(click.ClickException):
 
 def _console() -> Console:
     # Created per call: click's test runner swaps sys.stdout between invocations.
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        # Piped into grep or a file: do not wrap addresses at an imaginary 80 columns.
+        console.width = max(console.width, 200)
+    return console
 
 
 # --- configuration and store plumbing -----------------------------------------------------------
@@ -334,6 +339,35 @@ def domain_remove(name: str, config_file: str | None, data_dir: str | None) -> N
     click.echo(f"Removed domain {name}")
 
 
+@domain.command("dkim")
+@click.argument("name")
+@click.option("--selector", default="postroom", show_default=True,
+              help="DKIM selector for a new key.")
+@click.option("--new", "renew", is_flag=True, help="Make a new key even if one exists.")
+@config_options
+def domain_dkim(name: str, selector: str, renew: bool, config_file: str | None,
+                data_dir: str | None) -> None:
+    """Show the DKIM DNS record of a domain, making its signing key first if it has none."""
+    from postroom.smtp import admin
+
+    name = name.strip().lower()
+    cfg = load_config(config_file, data_dir)
+
+    async def work(store: Store) -> tuple[str, bool]:
+        try:
+            record = None if renew else await admin.show_dkim(store, name)
+            if record is not None:
+                return record, False
+            return await admin.generate_dkim(store, name, selector), True
+        except NotFound:
+            raise CLIError(f"no such domain: {name}") from None
+
+    record, made = with_store(cfg, work)
+    if made:
+        click.echo(f"Made a new DKIM key for {name}. Publish this DNS record:", err=True)
+    click.echo(record)
+
+
 # --- users --------------------------------------------------------------------------------------
 
 @cli.group()
@@ -512,6 +546,64 @@ def alias_remove(address: str, config_file: str | None, data_dir: str | None) ->
 
     with_store(cfg, work)
     click.echo(f"Removed alias {address}")
+
+
+@cli.group()
+def queue() -> None:
+    """The outbound mail queue."""
+
+
+@queue.command("list")
+@config_options
+def queue_list(config_file: str | None, data_dir: str | None) -> None:
+    """Show queued messages with their recipients, attempts and last error."""
+    from postroom.smtp import admin
+
+    cfg = load_config(config_file, data_dir)
+    entries = with_store(cfg, admin.queue_list)
+    if not entries:
+        click.echo("Mail queue is empty")
+        return
+    now = time.time()
+    table = Table("id", "from", "to", "size", "attempts", "next try", "last error")
+    for q in entries:
+        table.add_row(str(q.id), q.sender or "<>", "\n".join(q.recipients), str(q.size),
+                      str(q.attempts), f"in {max(0, int(q.next_attempt - now))} s",
+                      q.last_error)
+    _console().print(table)
+
+
+@queue.command("flush")
+@config_options
+def queue_flush(config_file: str | None, data_dir: str | None) -> None:
+    """Make every queued message due now."""
+    from postroom.smtp import admin
+
+    cfg = load_config(config_file, data_dir)
+    n = with_store(cfg, admin.queue_flush)
+    click.echo(f"{n} message(s) due now")
+
+
+@queue.command("delete")
+@click.argument("queue_id", metavar="ID", type=int)
+@click.option("--bounce", is_flag=True, help="Tell the sender with a delivery failure notice.")
+@config_options
+def queue_delete(queue_id: int, bounce: bool, config_file: str | None,
+                 data_dir: str | None) -> None:
+    """Remove a message from the queue."""
+    from postroom.smtp import admin
+
+    cfg = load_config(config_file, data_dir)
+
+    async def work(store: Store) -> None:
+        try:
+            await admin.queue_delete(store, queue_id, bounce=bounce,
+                                     reporting_mta=cfg.server.hostname)
+        except NotFound:
+            raise CLIError(f"no queued message {queue_id}") from None
+
+    with_store(cfg, work)
+    click.echo(f"Deleted queued message {queue_id}" + (" and told its sender" if bounce else ""))
 
 
 # --- import and export --------------------------------------------------------------------------

@@ -1,0 +1,31 @@
+"""GET and HEAD (RFC 4918 §9.4): an item's stored text with its ETag."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from postroom.dav import props as P
+from postroom.dav.app import DavRequest
+from postroom.dav.propfind import load_item
+from postroom.dav.resources import DavError
+
+
+async def handle(req: DavRequest) -> Response:
+    target = req.target
+    if target.kind not in ("item", "gal-item"):
+        if target.kind == "collection" and target.collection is None:
+            raise DavError(404)
+        # Collections have no body; say so plainly (some clients GET them to probe).
+        return Response(b"", status_code=200 if target.can("r") else 403,
+                        media_type="text/plain")
+    if not target.can("r"):
+        raise DavError(403)
+    item = await load_item(req, target)
+    if item is None:
+        raise DavError(404)
+    tag = P.etag(item.modseq)
+    if req.header("if-none-match").strip() in (tag, "*"):
+        return Response(b"", status_code=304, headers={"ETag": tag})
+    media = "text/vcard" if item.index.component == "VCARD" else "text/calendar"
+    return Response(item.text.encode("utf-8"), headers={"ETag": tag},
+                    media_type=f"{media}; charset=utf-8")

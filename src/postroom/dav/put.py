@@ -1,0 +1,77 @@
+"""PUT (RFC 4918 §9.7, RFC 4791 §5.3.2, RFC 6352 §6.3.2): store one calendar object resource
+or vCard after validating it, honouring If-Match / If-None-Match; an event with attendees is
+then scheduled (RFC 6638 §3.2, pim/itip.py)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from postroom.dav import props as P
+from postroom.dav import xmlutil as X
+from postroom.dav.app import DavRequest
+from postroom.dav.resources import DavError, is_addressbook, is_inbox
+from postroom.pim import itip
+from postroom.pim.model import index_calendar, index_vcard, parse_calendar, parse_vcard
+from postroom.store.api import UidConflict
+
+
+def parse_if_match(value: str) -> int | None:
+    """The modseq named by an If-Match ETag; -1 for "*" (any existing item)."""
+    value = value.strip()
+    if not value:
+        return None
+    if value == "*":
+        return -1
+    first = value.split(",")[0].strip()
+    if first.startswith("W/"):
+        first = first[2:]
+    try:
+        return int(first.strip('"'))
+    except ValueError:
+        return -2          # matches nothing
+
+
+async def handle(req: DavRequest) -> Response:
+    target = req.target
+    if target.kind != "item":
+        raise DavError(405 if target.kind != "gal-item" else 403)
+    c = target.collection
+    store = req.store
+    if is_inbox(c):
+        raise DavError(403)
+    if len(req.body) > P.MAX_RESOURCE_SIZE:
+        ns = X.CARDDAV if is_addressbook(c) else X.CALDAV
+        raise DavError(403, body=X.error(ns, "max-resource-size"))
+    old = await store.get_item(c.account_id, c.id, target.item)
+    if not target.can("w" if old is not None else "i"):
+        raise DavError(403)
+    if_match = parse_if_match(req.header("if-match"))
+    if_none_match = req.header("if-none-match").strip() == "*"
+    if if_match is not None and (old is None or (if_match >= 0 and if_match != old.modseq)):
+        raise DavError(412)
+    if if_none_match and old is not None:
+        raise DavError(412)
+
+    text = req.body.decode("utf-8", errors="strict") if req.body else ""
+    if is_addressbook(c):
+        card = parse_vcard(text, default_uid=target.item.rsplit(".", 1)[0])
+        index = index_vcard(card)
+    else:
+        obj = parse_calendar(text)
+        if obj.component not in c.components:
+            raise DavError(403, body=X.error(X.CALDAV, "supported-calendar-component"))
+        if old is None or old.index.organizer or obj.master.get("ORGANIZER") is not None:
+            text = itip.prepare_organizer_copy(obj, req.account, old)
+        index = index_calendar(obj)
+    try:
+        item = await store.put_item(c.account_id, c.id, target.item, text, index,
+                                    if_match=old.modseq if old is not None else None,
+                                    if_none_match=old is None)
+    except UidConflict as e:
+        raise DavError(403, body=X.error(X.CALDAV if not is_addressbook(c) else X.CARDDAV,
+                                         "no-uid-conflict",
+                                         X.href(target.path.rsplit("/", 1)[0] + "/" + e.name)))
+    if not is_addressbook(c):
+        await itip.after_put(req.ctx, req.account, c, old, item)
+    return Response(b"", status_code=204 if old is not None else 201,
+                    headers={"ETag": P.etag(item.modseq)})

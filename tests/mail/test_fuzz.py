@@ -12,7 +12,7 @@ TOKENS = [b"\r\n", b"\n", b"--", b":", b";", b"=?", b"?=", b"\"", b"(", b")", b"
           b"Content-Type: multipart/mixed; boundary=", b"Content-Type: message/rfc822\r\n",
           b"boundary", b"\r\n\r\n", b"\x00", b"\xff", b"=", b"*0*=", b"'"]
 
-FUZZ = settings(max_examples=300, deadline=None,
+FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "300")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

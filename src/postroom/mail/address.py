@@ -34,7 +34,7 @@ class Group:
 
 # Tokens: quoted string, comment (nesting handled in code), domain literal, specials, atoms.
 _SPECIALS = frozenset('()<>[]:;@\\,."')
-_ATOM = re.compile(r'[^\s()<>\[\]:;@\\,."]+')
+_ATOM = re.compile(r'[^ \t\r\n()<>\[\]:;@\\,."]+')
 _WS = frozenset(" \t\r\n")
 
 # token kinds

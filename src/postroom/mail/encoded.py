@@ -38,7 +38,7 @@ def _codec(charset: str | None) -> str:
     cs = _CHARSET_ALIASES.get(cs, cs)
     try:
         return codecs.lookup(cs).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return "latin-1"
 
 

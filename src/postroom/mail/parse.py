@@ -324,6 +324,7 @@ class _Parser:
         tail = body_start
         if bbytes:
             while hit is not None and hit.index == own and not hit.close:
+                tail = hit.next   # an empty last part may end exactly where it starts
                 child, hit = self.entity(hit.next, prefix + str(len(node.children) + 1),
                                          depth + 1, digest, inner, False)
                 node.children.append(child)
@@ -477,9 +478,11 @@ def _is_attachment(node: _Node) -> bool:
         "text/")
 
 
-def _part_text(raw: bytes, node: _Node) -> str:
+def _part_text(raw: bytes, node: _Node, budget: int) -> str:
     p = node.part
-    data = raw[p.body_start:p.end]
+    # Only as many bytes as can make ``budget`` characters (base64 4:3, UTF-8 up to 4:1), so a
+    # huge text part costs no more than the text we keep.
+    data = raw[p.body_start:min(p.end, p.body_start + budget * 6 + 8)]
     try:
         data = decode_transfer(data, p.encoding)
     except UnknownEncoding:
@@ -513,7 +516,7 @@ def _texts(raw: bytes, node: _Node, out: list[str], budget: list[int]) -> None:
         return
     if ct in ("text/plain", "text/html", "text/enriched") and not (
             node.part.disposition == "attachment"):
-        t = _part_text(raw, node)
+        t = _part_text(raw, node, budget[0])
         t = t[:budget[0]]
         budget[0] -= len(t)
         out.append(t)

@@ -127,12 +127,12 @@ def _door_starter(section: str, module: str) -> Callable[[ServerContext], Any] |
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
-        # Only a door that is missing (or whose own submodule is not written yet) is skipped;
-        # a missing third-party library is a real error and propagates.
         if e.name and (e.name == module or e.name.startswith(module + ".")):
             log.info("door %s: not available in this build, skipped", section)
-            return None
-        raise
+        else:
+            # A library the door needs is not installed: the other doors still serve.
+            log.warning("door %s: cannot be loaded (%s), skipped", section, e)
+        return None
     start = getattr(mod, "start", None)
     if start is None:
         log.info("door %s: module has no start() yet, skipped", section)

@@ -7,8 +7,10 @@ from urllib.parse import urlsplit
 
 from starlette.responses import Response
 
+from postroom.dav import xmlutil as X
 from postroom.dav.app import DavRequest
 from postroom.dav.resources import DavError, is_addressbook, is_inbox
+from postroom.store.api import UidConflict
 
 
 async def handle(req: DavRequest) -> Response:
@@ -34,6 +36,11 @@ async def handle(req: DavRequest) -> Response:
         raise DavError(412)
     if existed:
         await req.store.delete_item(dst_c.account_id, dst_c.id, dest.item)
-    await req.store.move_item(src_c.account_id, src_c.id, target.item, dst_c.id, dest.item,
-                              copy=copying, overwrite=overwrite)
+    try:
+        await req.store.move_item(src_c.account_id, src_c.id, target.item, dst_c.id, dest.item,
+                                  copy=copying, overwrite=overwrite)
+    except UidConflict as e:
+        raise DavError(403, body=X.error(X.CARDDAV if is_addressbook(dst_c) else X.CALDAV,
+                                         "no-uid-conflict", X.href(dest.path.rsplit("/", 1)[0]
+                                                                   + "/" + e.name))) from None
     return Response(b"", status_code=204 if existed else 201)

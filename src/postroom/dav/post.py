@@ -10,12 +10,42 @@ from postroom.dav.app import DavRequest, xml_response
 from postroom.dav.resources import DavError
 from postroom.pim import freebusy
 from postroom.pim.model import InvalidData, parse_calendar
+from postroom.store.api import ACL_COLLECTION, RIGHTS_READ, RIGHTS_READ_WRITE
 
 T = X.tag
 
 
+async def share(req: DavRequest) -> Response:
+    """CalendarServer sharing (caldav-sharing, as Apple Calendar sends it): CS:set grants read
+    or read-write to a user of this server, CS:remove takes it back. Accepted at once."""
+    target = req.target
+    c = target.collection
+    if c is None or c.account_id != req.account.id:
+        raise DavError(403)
+    root = X.parse(req.body)
+    if root is None or root.tag != T(X.CS, "share"):
+        raise DavError(400)
+    for op in root:
+        h = op.find(T(X.DAV, "href"))
+        address = (h.text or "").strip().lower().removeprefix("mailto:") if h is not None else ""
+        who = await req.store.resolve_recipient(address) if address else None
+        if who is None or who.id == req.account.id:
+            raise DavError(403, body=X.error(X.CS, "valid-sharee"))
+        if op.tag == T(X.CS, "set"):
+            rights = RIGHTS_READ_WRITE if op.find(T(X.CS, "read-write")) is not None \
+                else RIGHTS_READ
+        elif op.tag == T(X.CS, "remove"):
+            rights = ""
+        else:
+            continue
+        await req.store.set_rights(req.account.id, ACL_COLLECTION, c.id, who.id, rights)
+    return Response(b"", status_code=200)
+
+
 async def handle(req: DavRequest) -> Response:
     target = req.target
+    if target.kind == "collection" and target.collection is not None:
+        return await share(req)
     if target.kind != "outbox" or target.home.id != req.account.id:
         raise DavError(405)
     try:

@@ -1,7 +1,6 @@
 """Python's imaplib and imapclient against a live door, through every command."""
 
 import imaplib
-import ssl
 
 import imapclient
 

@@ -9,7 +9,6 @@ import statistics
 import time
 import zlib
 
-from tests.conftest import make_message
 from tests.imap.conftest import PASSWORD, USER
 from tests.imap.test_session import Raw
 

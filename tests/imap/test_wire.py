@@ -3,7 +3,7 @@
 from hypothesis import given, settings, strategies as st
 
 from postroom.imap.wire import (Atom, Command, CommandReader, Continue, Error, Line, String,
-                                NEED_DATA, astring, tokenize)
+                                NEED_DATA, astring)
 
 
 def events(reader: CommandReader, data: bytes) -> list:

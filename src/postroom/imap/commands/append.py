@@ -25,6 +25,13 @@ async def append(s: "Session", cmd: Command) -> tuple[str, str]:
         if isinstance(tok, String) and not tok.literal:
             when = date_time(a.next())
         msg = a.next("message literal")
+        if isinstance(msg, str) and not isinstance(msg, String) and msg.upper() == "UTF8" \
+                and isinstance(a.peek(), list):
+            # RFC 6855 §4: APPEND ... UTF8 (~{n}...) carries a message with UTF-8 headers.
+            inner = a.next()
+            if len(inner) != 1 or not isinstance(inner[0], String):
+                raise Bad("UTF8 takes one literal8")
+            msg = inner[0]
         if not isinstance(msg, String):
             raise Bad("The message must be a literal")
         if len(msg) > s.settings.max_literal_size:

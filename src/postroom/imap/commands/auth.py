@@ -12,7 +12,7 @@ from postroom.auth.sasl import AuthFailed, UnknownMechanism
 from postroom.imap.args import Args, Bad, No, as_bytes
 from postroom.imap.session import ANSWERED, Closed
 from postroom.imap.state import State
-from postroom.imap.wire import Command, String, astring
+from postroom.imap.wire import Command
 
 if TYPE_CHECKING:
     from postroom.imap.session import Session

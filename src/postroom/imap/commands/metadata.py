@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from postroom.imap.args import Args, Bad, No, as_bytes, as_text, mailbox_name, number
 from postroom.imap.commands.mailboxes import name_out
-from postroom.imap.wire import Command, String, astring
+from postroom.imap.wire import Command, String
 from postroom.mail.imapquote import quote_string
 
 if TYPE_CHECKING:
@@ -109,4 +109,3 @@ async def setmetadata(s: "Session", cmd: Command) -> str:
 
 
 HANDLERS = {"GETMETADATA": getmetadata, "SETMETADATA": setmetadata}
-_unused = (astring,)

@@ -194,8 +194,6 @@ async def search(s: "Session", cmd: Command) -> str:
         for r in ret:
             if r not in ("MIN", "MAX", "COUNT", "ALL", "SAVE"):
                 raise Bad(f"Unknown RETURN option {r[:30]}")
-        if not ret or ret == ["SAVE"] and False:
-            ret = ret or ["ALL"]
     _charset(a)
     keys = _Keys(s, a.tokens[a.i:])
     criteria = keys.all()
@@ -320,18 +318,6 @@ async def sort(s: "Session", cmd: Command) -> str:
 
 
 # --- THREAD (RFC 5256 §4) -----------------------------------------------------------------------
-
-def _render(tree: list) -> str:
-    """A thread tree (node = (id, children)) in RFC 5256 §4 syntax."""
-    def node(n, top: bool) -> str:
-        ident, children = n
-        if len(children) == 0:
-            return str(ident)
-        if len(children) == 1:
-            return f"{ident} {node(children[0], False)}"
-        return f"{ident} " + "".join("(" + node(c, False) + ")" for c in children)
-    return "".join("(" + node(t, True) + ")" for t in tree)
-
 
 def _ordered_subject(rows: list[api.MessageRow], ident) -> list:
     groups: dict[str, list[api.MessageRow]] = {}

@@ -12,7 +12,7 @@ from postroom.imap.commands.mailboxes import mailbox_objectid, name_out
 from postroom.imap.selected import SelectedMailbox, flag_list
 from postroom.imap.state import State
 from postroom.imap.wire import Command
-from postroom.store.api import DELETED, SEEN, SEPARATOR, SYSTEM_FLAGS
+from postroom.store.api import SEPARATOR, SYSTEM_FLAGS
 
 if TYPE_CHECKING:
     from postroom.imap.session import Session
@@ -168,4 +168,3 @@ HANDLERS = {
     "SELECT": select, "EXAMINE": examine, "CLOSE": close, "UNSELECT": unselect,
     "CHECK": check, "EXPUNGE": expunge, "UID EXPUNGE": expunge,
 }
-_unused = (DELETED, SEEN)

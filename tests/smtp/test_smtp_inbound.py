@@ -167,7 +167,8 @@ async def test_commands_out_of_order_and_malformed_addresses(smtp):
         reply = await c.execute_command(command)
         assert reply.code == code, (command, reply)
     await c.mail("x@example.org")
-    for command in (b"RCPT TO:<@@example.test>", b"RCPT TO:<alice@>", b"RCPT TO:<alice@-bad-.test>"):
+    for command in (b"RCPT TO:<@@example.test>", b"RCPT TO:<alice@>",
+                    b"RCPT TO:<alice@-bad-.test>"):
         reply = await c.execute_command(command)
         assert reply.code in (501, 553), (command, reply)
     reply = await c.execute_command(b"MAIL FROM:<y@example.org>")

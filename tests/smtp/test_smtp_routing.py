@@ -55,3 +55,33 @@ def test_status_of_replies():
     assert status_of(550, "mailbox unavailable") == "5.0.0"
     assert status_of(451, "4.7.1 greylisted") == "4.7.1"
     assert status_of(550, "4.7.1 inconsistent") == "5.0.0"
+
+
+async def test_route_by_host_name_is_resolved_through_the_configured_dns(dns):
+    import asyncio
+
+    from aiosmtpd.smtp import SMTP
+
+    class Sink:
+        received: list[bytes] = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.received.append(envelope.original_content)
+            return "250 2.0.0 OK"
+
+    loop = asyncio.get_running_loop()
+    sink = Sink()
+    server = await loop.create_server(lambda: SMTP(sink, hostname="mx.n.test", loop=loop),
+                                      "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        dns.add_a("mx.n.test", "127.0.0.1")
+        w = worker(dns, routes={"n.test": f"mx.n.test:{port}", "gone.test": f"nx.n.test:{port}"})
+        outcomes = await w._send_domain("a@x.test", b"Subject: hi\r\n\r\nhi\r\n", "n.test",
+                                        ["u@n.test"])
+        assert outcomes["u@n.test"][:1] == (250,) and outcomes["u@n.test"][2] == "mx.n.test"
+        assert sink.received
+        outcomes = await w._send_domain("a@x.test", b"x\r\n", "gone.test", ["u@gone.test"])
+        assert outcomes["u@gone.test"][0] == 451 and "4.4.4" in outcomes["u@gone.test"][1]
+    finally:
+        server.close()

@@ -194,21 +194,33 @@ class DeliveryWorker:
             return {r: (556, f"5.1.10 {domain} does not accept mail", "") for r in rcpts}
         last: Outcome = (451, "4.4.1 no mail host answered", "")
         for host, port in hosts:
+            # Host names are resolved here, through the configured DNS server, not by the
+            # system resolver aiosmtplib would use.
             try:
-                return await self._transaction(host, port, sender, raw, rcpts)
-            except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException) as e:
-                # RFC 5321 §5.1: a host that cannot be reached, or that refuses the session,
-                # sends us on to the next one.
-                code = getattr(e, "code", 0)
-                if 500 <= code < 600:
-                    last = (code, getattr(e, "message", str(e)), host)
-                    break
-                last = (451, f"4.4.1 {host}:{port}: {e}", host)
+                ips = await lookup.addresses(self.resolvers.async_, host)
+            except lookup.DNSTempError as e:
+                last = (451, f"4.4.3 {e}", host)
+                continue
+            if not ips:
+                last = (451, f"4.4.4 {host} has no address", host)
+                continue
+            for ip in ips:
+                try:
+                    return await self._transaction(host, ip, port, sender, raw, rcpts)
+                except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException) as e:
+                    # RFC 5321 §5.1: an address that cannot be reached, or a host that
+                    # refuses the session, sends us on to the next one.
+                    code = getattr(e, "code", 0)
+                    if 500 <= code < 600:
+                        return {r: (code, getattr(e, "message", str(e)), host) for r in rcpts}
+                    last = (451, f"4.4.1 {host}[{ip}]:{port}: {e}", host)
         return {r: last for r in rcpts}
 
-    async def _transaction(self, host: str, port: int, sender: str, raw: bytes,
+    async def _transaction(self, host: str, ip: str, port: int, sender: str, raw: bytes,
                            rcpts: list[str]) -> dict[str, Outcome]:
-        client = aiosmtplib.SMTP(hostname=host, port=port, local_hostname=self.hostname,
+        # Opportunistic TLS (RFC 7435): STARTTLS when offered, certificate not checked, since
+        # refusing to fall back would gain nothing over sending in the clear.
+        client = aiosmtplib.SMTP(hostname=ip, port=port, local_hostname=self.hostname,
                                  timeout=COMMAND_TIMEOUT, start_tls=None, validate_certs=False)
         await client.connect()
         try:

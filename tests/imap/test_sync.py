@@ -167,3 +167,16 @@ async def test_compress_deflate(imap):
         data += dec.decompress(await asyncio.wait_for(c.r.read(1000), 5))
     assert data.startswith(b"n OK")
     c.close()
+
+
+async def test_selected_mailbox_deleted_by_another_session_ends_with_bye(imap):
+    a = await Raw.connect(imap.port)
+    await a.login()
+    await a.cmd("c CREATE Doomed")
+    await a.cmd("s SELECT Doomed")
+    b = await Raw.connect(imap.port)
+    await b.login()
+    assert (await b.cmd("d DELETE Doomed"))[-1].startswith(b"d OK")
+    a.w.write(b"n NOOP\r\n")
+    line = await a.line()
+    assert line.startswith(b"* BYE") or line.startswith(b"n OK"), line

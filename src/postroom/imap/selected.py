@@ -15,7 +15,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Iterable
 
 from postroom.imap.args import compress_uids
-from postroom.store.api import Mailbox
+from postroom.store.api import Mailbox, NotFound
 
 if TYPE_CHECKING:
     from postroom.imap.session import Session
@@ -75,7 +75,15 @@ class SelectedMailbox:
     async def report_changes(self, session: "Session", *, allow_expunge: bool) -> None:
         """Reads the change log since the last look and announces what the client may hear."""
         store = session.store
-        changes = await store.changes_since(session.account_id, self.id, self.modseq)
+        try:
+            changes = await store.changes_since(session.account_id, self.id, self.modseq)
+        except NotFound:
+            # Another session deleted the mailbox: nothing sensible is left to number
+            # (RFC 9051 §7.1.5 lets the server end the connection with BYE).
+            from postroom.imap.session import Closed
+            session.untagged("BYE [NONEXISTENT] The selected mailbox was deleted")
+            await session.flush()
+            raise Closed("selected mailbox deleted")
         vanished = set(changes.vanished)
         if changes.modseq <= self.modseq and not (allow_expunge and self.pending_expunge):
             self.reported.clear()

@@ -60,8 +60,6 @@ async def handle(req: DavRequest) -> Response:
         obj = parse_calendar(text)
         if obj.component not in c.components:
             raise DavError(403, body=X.error(X.CALDAV, "supported-calendar-component"))
-        if old is None or old.index.organizer or obj.master.get("ORGANIZER") is not None:
-            text = itip.prepare_organizer_copy(obj, req.account, old)
         index = index_calendar(obj)
     try:
         item = await store.put_item(c.account_id, c.id, target.item, text, index,

@@ -58,7 +58,9 @@ def _data_override(item: Item, data_el: ET.Element | None) -> dict:
         start, end = parse_utc(exp.get("start")), parse_utc(exp.get("end"))
         if start is None or end is None:
             raise DavError(400, body=X.error(X.CALDAV, "valid-filter"))
-        text = expand(text, start, end)
+        # A single instance already in UTC (or floating, or all-day) is its own expansion.
+        if item.index.recurring or "TZID" in text:
+            text = expand(text, start, end)
     return {P.CALENDAR_DATA: X.el(P.CALENDAR_DATA, text)}
 
 

@@ -61,11 +61,27 @@ def item_overlaps(item: Item, start: int | None, end: int | None) -> bool:
         return _overlaps(s, e, from_epoch(start) if start is not None else None,
                          from_epoch(end) if end is not None else None)
     lo = from_epoch(start) if start is not None else from_epoch(ix.start)
-    hi = from_epoch(end) if end is not None else dt.datetime(9999, 1, 1, tzinfo=UTC)
+    hi = from_epoch(end) if end is not None else None
     try:
-        return bool(instances(item.text, lo, hi, (ix.component,)))
+        return has_instance(item.text, lo, hi, (ix.component,))
     except Exception:
         return True            # rather show a broken rule than hide the event
+
+
+def has_instance(obj: CalendarLike, start: dt.datetime, end: dt.datetime | None,
+                 components: tuple[str, ...] = ("VEVENT", "VTODO", "VJOURNAL")) -> bool:
+    """Whether any instance overlaps [start, end): walks instances in order from ``start`` and
+    stops at the first, so a long series costs one instance, not a year of them."""
+    query = recurring_ical_events.of(_calendar(obj), components=list(components))
+    for inst in query.after(start):
+        s, e = component_span(inst)
+        if s is None:
+            return True
+        if end is not None and s >= end:
+            return False
+        if _overlaps(s, e, start, end):
+            return True
+    return False
 
 
 def _utc_value(value):

@@ -21,7 +21,7 @@ from postroom.pop3.policy import apply_delete_policy
 from postroom.pop3.protocol import (Authenticate, LineBuffer, LineTooLong, Login, Maildrop,
                                     MaildropMessage, Reply, Retrieve, SaslCancelled, Security,
                                     Session, StartTLS, Update)
-from postroom.store.api import Account, Mailbox, NotFound, StoreError
+from postroom.store.api import Account, Mailbox, NotFound, StoreError, Subscription
 
 log = logging.getLogger("postroom.pop3")
 
@@ -100,6 +100,11 @@ class _Connection:
                                max_bad_commands=self.settings.max_bad_commands)
         self.account: Account | None = None
         self.mailbox: Mailbox | None = None
+        # The maildrop snapshot's blob addresses, and which of its uids still exist: refreshed
+        # only when the store says the account changed, so RETR costs no store round trip.
+        self.blobs: dict[int, str] = {}
+        self.present: set[int] = set()
+        self.changes: Subscription | None = None
 
     def _security(self) -> Security:
         auth = self.ctx.auth
@@ -137,6 +142,8 @@ class _Connection:
             # A bug must cost one connection, not the door.
             log.exception("pop3 session from %s failed", self.peer_ip)
         finally:
+            if self.changes is not None:
+                self.changes.close()
             self.writer.close()
             try:
                 await asyncio.wait_for(self.writer.wait_closed(), 5)
@@ -237,6 +244,7 @@ class _Connection:
                 log.warning("pop3: %s has no mailbox %r", account.email, self.settings.mailbox)
                 return self.session.maildrop_unavailable("No maildrop for this account",
                                                          temporary=False)
+            self.changes = store.notifier.subscribe(account.id)
             uids = await store.uids(account.id, mailbox.id)
             hidden = await store.hidden_uids(account.id, mailbox.id)
             rows = await store.fetch(account.id, mailbox.id,
@@ -246,6 +254,8 @@ class _Connection:
             return self.session.maildrop_unavailable("Cannot open the maildrop now",
                                                      temporary=True)
         self.account, self.mailbox = account, mailbox
+        self.blobs = {r.uid: r.blob for r in rows}
+        self.present = set(self.blobs)
         log.info("pop3 login %s ip=%s tls=%s messages=%d", account.email, self.peer_ip,
                  self.tls, len(rows))
         return self.session.logged_in(Maildrop(mailbox.uidvalidity,
@@ -254,13 +264,15 @@ class _Connection:
     async def _retrieve(self, effect: Retrieve) -> Reply:
         assert self.account is not None and self.mailbox is not None
         store = self.ctx.store
-        # Asked afresh, not from the snapshot: an IMAP client may have expunged it meanwhile.
         try:
-            rows = await store.fetch(self.account.id, self.mailbox.id, [effect.uid])
-            if not rows:
+            # An IMAP client may have expunged it meanwhile: the snapshot is checked against
+            # the store whenever the account changed.
+            if self.changes is not None and self.changes.poll():
+                self.present = set(await store.uids(self.account.id, self.mailbox.id))
+            if effect.uid not in self.present:
                 return self.session.message_gone()
             # With the end given, the store reads small blobs without a thread hop.
-            raw = await store.read_blob(rows[0].blob, 0, rows[0].size)
+            raw = await store.read_blob(self.blobs[effect.uid], 0, effect.size)
         except (NotFound, FileNotFoundError):
             return self.session.message_gone()
         return self.session.message(raw, effect.size, effect.body_lines)

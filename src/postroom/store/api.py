@@ -497,6 +497,10 @@ class Subscription(abc.ABC):
         subscribe), False on timeout."""
 
     @abc.abstractmethod
+    def poll(self) -> bool:
+        """Without waiting: True when the account changed since the last wait() or poll()."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...
 
     def __enter__(self) -> "Subscription":

@@ -28,6 +28,11 @@ class _Subscription(Subscription):
         self._event.clear()
         return True
 
+    def poll(self) -> bool:
+        changed = self._event.is_set()
+        self._event.clear()
+        return changed
+
     def close(self) -> None:
         self._hub._remove(self)
 

@@ -186,3 +186,38 @@ async def test_start_all_helper_gives_the_ports_and_stops(tmp_path: Path) -> Non
     finally:
         await running.stop()
     assert running.doors == []
+
+
+def test_import_while_the_server_runs_is_seen_over_imap(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from imapclient import IMAPClient
+
+    from postroom.cli import cli
+
+    config = write_config(tmp_path)
+    server = Serve("--config", str(config))
+    try:
+        server.wait_for(r"password:")
+        server.wait_for(r"Client settings")
+        password = re.search(r"password:\s+(\S+)", "".join(server.output)).group(1)
+        port = server.listening()["imap"]
+        with IMAPClient("127.0.0.1", port=port, ssl=False, timeout=10) as imap:
+            imap.login("user@example.test", password)
+            assert imap.select_folder("INBOX")[b"EXISTS"] == 0
+            imap.idle()
+            mbox = tmp_path / "in.mbox"
+            mbox.write_bytes(b"".join(b"From a@b Mon Jan  1 00:00:00 2024\nSubject: m%d\n\n"
+                                      b"body\n\n" % i for i in range(3)))
+            # Another process (the CLI) writes to the same store while the server runs.
+            result = CliRunner().invoke(cli, ["import", "user@example.test", "--mbox",
+                                              str(mbox), "--config", str(config)])
+            assert result.exit_code == 0, result.output
+            responses = imap.idle_check(timeout=10)
+            imap.idle_done()
+            assert (3, b"EXISTS") in responses, responses
+            fetched = imap.fetch(imap.search(), ["RFC822"])
+            assert [m[b"RFC822"] for m in fetched.values()] == [
+                b"Subject: m%d\r\n\r\nbody\r\n" % i for i in range(3)]
+    finally:
+        code = server.stop()
+    assert code == 0, server.stderr

@@ -717,6 +717,80 @@ def export_cmd(email: str, maildir: Path, folder: str | None, crlf: bool,
                   f"written: {', '.join(sorted(report.dropped_keywords))}", soft_wrap=True)
 
 
+# --- calendars and contacts (postroom/pim/transfer.py) -----------------------------------------
+
+def _pim_commands(kind: str, noun: str, ext: str) -> click.Group:
+    @click.group(name=noun if noun == "calendar" else "contacts",
+                 help=f"Import and export {'calendars (.ics)' if ext == 'ics' else 'address books (.vcf)'}.")
+    def group() -> None:
+        pass
+
+    @group.command("import", help=f"Import FILE (.{ext}) into USER's {noun}; items with a "
+                   "UID already there are replaced.")
+    @click.argument("email", metavar="USER")
+    @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+    @click.option("--collection", metavar="NAME", help="Into this collection (created when "
+                  "missing); default: the user's default one.")
+    @config_options
+    def import_pim(email: str, file: Path, collection: str | None, config_file: str | None,
+                   data_dir: str | None) -> None:
+        from postroom.pim import transfer as pim_transfer
+        email = _email(email)
+        cfg = load_config(config_file, data_dir)
+
+        async def work(store: Store):
+            account = await _account(store, email)
+            with _progress("importing") as progress:
+                task = progress.add_task("importing", total=None, count="")
+                return await pim_transfer.import_file(
+                    store, account, file, kind, collection,
+                    progress=lambda d, t: progress.update(task, completed=d, total=t,
+                                                          count=f"{d} of {t}"))
+        try:
+            report = with_store(cfg, work)
+        except pim_transfer.TransferError as e:
+            raise CLIError(str(e)) from None
+        out = _console()
+        out.print(f"Imported {report.imported} item(s) ({report.replaced} replaced) in "
+                  f"{report.seconds:.1f} s.", soft_wrap=True)
+        for where, why in report.skipped[:20]:
+            out.print(f"  skipped {where}: {why}", soft_wrap=True, markup=False)
+        if report.skipped:
+            sys.exit(EXIT_ERROR)
+
+    @group.command("export", help=f"Write USER's {noun} to FILE (.{ext}).")
+    @click.argument("email", metavar="USER")
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--collection", metavar="NAME", help="Only this collection (default: all).")
+    @config_options
+    def export_pim(email: str, file: Path, collection: str | None, config_file: str | None,
+                   data_dir: str | None) -> None:
+        from postroom.pim import transfer as pim_transfer
+        email = _email(email)
+        cfg = load_config(config_file, data_dir)
+
+        async def work(store: Store):
+            account = await _account(store, email)
+            with _progress("exporting") as progress:
+                task = progress.add_task("exporting", total=None, count="")
+                return await pim_transfer.export_text(
+                    store, account, kind, collection,
+                    progress=lambda d, t: progress.update(task, completed=d, total=t,
+                                                          count=f"{d} of {t}"))
+        try:
+            text, report = with_store(cfg, work)
+        except pim_transfer.TransferError as e:
+            raise CLIError(str(e)) from None
+        file.write_text(text, encoding="utf-8", newline="")
+        _console().print(f"Exported {report.exported} item(s) to {file}.", soft_wrap=True)
+
+    return group
+
+
+cli.add_command(_pim_commands("calendar", "calendar", "ics"))
+cli.add_command(_pim_commands("addressbook", "contacts", "vcf"))
+
+
 # --- entry point --------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:

@@ -214,16 +214,19 @@ def print_listening(console: Console, config: Config, ports: dict[str, int]) -> 
                       markup=False, highlight=False)
 
 
+def print_first_start(console: Console, created: tuple[str, str]) -> None:
+    email, password = created
+    console.print()
+    console.print("[bold]First start:[/] created the account below. "
+                  "The password is shown only this once.")
+    console.print(f"  user:     [bold]{email}[/]", soft_wrap=True)
+    console.print(f"  password: [bold]{password}[/]", soft_wrap=True, highlight=False)
+
+
 def print_client_settings(console: Console, config: Config, ports: dict[str, int],
                           created: tuple[str, str] | None) -> None:
     if created:
-        email, password = created
-        console.print()
-        console.print("[bold]First start:[/] created the account below. "
-                      "The password is shown only this once.")
-        console.print(f"  user:     [bold]{email}[/]", soft_wrap=True)
-        console.print(f"  password: [bold]{password}[/]", soft_wrap=True, markup=True,
-                      highlight=False)
+        print_first_start(console, created)
     table = Table(title="Client settings (user name: the full e-mail address)")
     table.add_column("service")
     table.add_column("server")
@@ -304,7 +307,7 @@ async def _prepare(config: Config, console: Console) -> None:
     finally:
         await store.close()
     if created:
-        print_client_settings(console, config, {}, created)
+        print_first_start(console, created)
 
 
 def serve(config: Config, console: Console | None = None) -> int:
@@ -334,6 +337,10 @@ def _supervise(config: Config, console: Console) -> int:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 run_loop(run_server(config, console, bootstrap=False,
                                     show_settings=(index == 0)))
+            except OSError as e:
+                # Most often a port in use: a door that does not bind with SO_REUSEPORT.
+                log.error("worker %d cannot start: %s", index, e)
+                code = 1
             except BaseException:
                 log.exception("worker %d failed", index)
                 code = 1

@@ -209,3 +209,31 @@ async def test_move_and_copy_between_calendars(dav):
     r = await request(dav, "MOVE", HOME + "calendar/mv.ics",
                       headers={"Destination": f"{HOME}second/mv2.ics"})
     assert r.status == 403 and b"no-uid-conflict" in r.body
+
+
+async def test_basic_auth_refused_in_the_clear_where_plaintext_is_not_allowed(tmp_path):
+    import http.client
+    import ssl
+    import base64
+    from .env import running_dav, PASSWORD
+    async with running_dav(tmp_path, tls=True) as env:
+        env.config.auth.loopback_is_secure = False
+        r = await request(env, "PROPFIND", "/dav/", headers={"Depth": "0"})
+        assert r.status in (401, 403)
+
+        def over_tls():
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            conn = http.client.HTTPSConnection("127.0.0.1", env.door.ports["https"],
+                                               context=ctx, timeout=30)
+            auth = base64.b64encode(f"{ALICE}:{PASSWORD}".encode()).decode()
+            conn.request("PROPFIND", "/dav/", headers={"Depth": "0",
+                                                       "Authorization": f"Basic {auth}"})
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            return resp.status, body
+        import asyncio
+        status, body = await asyncio.to_thread(over_tls)
+        assert status == 207 and b"current-user-principal" in body

@@ -155,3 +155,26 @@ async def test_free_busy_through_the_schedule_outbox(dav):
     assert r.status == 200
     assert b"FBTYPE=BUSY" in r.body and b":20300105T100000Z/20300105T110000Z" in r.body
     assert b"3.7" in r.body
+
+
+async def test_delegate_with_write_access_accepts_on_the_owners_behalf(dav):
+    from postroom.store.api import ACL_COLLECTION, RIGHTS_READ_WRITE
+    carol_home = "/dav/carol@example.test/"
+    invite = meeting([ALICE]).replace("mailto:alice@example.test\r\nATTENDEE;PARTSTAT=ACCEPTED:"
+                                      "mailto:alice@example.test",
+                                      "mailto:carol@example.test\r\nATTENDEE;PARTSTAT=ACCEPTED:"
+                                      "mailto:carol@example.test").replace("CN=Alice", "CN=Carol")
+    r = await request(dav, "PUT", carol_home + "calendar/meet-1.ics", invite,
+                      user="carol@example.test")
+    assert r.status == 201
+    alice = dav.accounts[ALICE]
+    [item] = await dav.store.find_items_by_uid(alice.id, "meet-1")
+    await dav.store.set_rights(alice.id, ACL_COLLECTION, item.collection_id,
+                               dav.accounts[BOB].id, RIGHTS_READ_WRITE)
+    shared = f"{BOB_HOME}shared-{alice.id}-{item.collection_id}/{item.name}"
+    accepted = item.text.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED")
+    r = await request(dav, "PUT", shared, accepted, user=BOB)
+    assert r.status == 204
+    r = await request(dav, "GET", carol_home + "calendar/meet-1.ics", user="carol@example.test")
+    assert partstat_of(r.text, ALICE) == "ACCEPTED"
+    assert "SENT-BY" not in r.text or "bob@example.test" in r.text

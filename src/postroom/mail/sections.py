@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from postroom.mail.message import Part
 from postroom.mail.transfer import UnknownEncoding, decode_transfer
 
-__all__ = ["SectionSpec", "parse_section", "section_bytes", "decode_part", "UnknownEncoding",
-           "filter_header"]
+__all__ = ["SectionSpec", "parse_section", "section_bytes", "binary_bytes", "decode_part",
+           "UnknownEncoding", "filter_header"]
 
 KINDS = ("", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT", "MIME")
 
@@ -135,3 +135,15 @@ def decode_part(raw: bytes, part: Part) -> bytes:
     """The body of ``part`` with its Content-Transfer-Encoding removed (BINARY[], RFC 3516).
     Raises :class:`UnknownEncoding` for an encoding we cannot undo (IMAP: UNKNOWN-CTE)."""
     return decode_transfer(raw[part.body_start:part.end], part.encoding)
+
+
+def binary_bytes(raw: bytes, parts: Part, spec: SectionSpec) -> bytes | None:
+    """The bytes of BINARY[spec] (RFC 3516 §4.2): the whole message as it is, or a leaf part
+    with its Content-Transfer-Encoding removed. None when the part does not exist or is a
+    multipart (which has no single content to decode). Raises :class:`UnknownEncoding`."""
+    if not spec.part:
+        return raw
+    node = parts.find(spec.number)
+    if node is None or node.children:
+        return None
+    return decode_part(raw, node)

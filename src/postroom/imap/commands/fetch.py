@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from postroom.imap.args import (Args, Bad, No, as_text, compress_uids, format_date_time,
                                 number, parse_sequence_set, uid_ranges, uids_in)
 from postroom.imap.selected import SelectedMailbox, flag_list
-from postroom.imap.wire import Command, String, literal, tokenize
+from postroom.imap.wire import Command, String, literal
+from postroom.mail import sections
 from postroom.mail.imapquote import nstring
 from postroom.mail.message import Part
-from postroom.mail.transfer import UnknownEncoding, decode_transfer
+from postroom.mail.sections import SectionSpec, UnknownEncoding
 from postroom.store import api
 
 if TYPE_CHECKING:
@@ -26,9 +27,6 @@ CHUNK = 500
 
 _SECTION_ITEM = re.compile(r"(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^\]]*)\]"
                            r"(?:<(\d{1,10})\.(\d{1,10})>)?\Z", re.IGNORECASE | re.DOTALL)
-_SECTION = re.compile(r"((?:[1-9]\d{0,5}\.)*[1-9]\d{0,5})?(?:(?:\A|\.)(HEADER\.FIELDS\.NOT|"
-                      r"HEADER\.FIELDS|HEADER|TEXT|MIME)(?:\s+(\(.*\)))?)?\Z",
-                      re.IGNORECASE | re.DOTALL)
 _MACROS = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
            "FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"],
            "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"]}
@@ -39,18 +37,17 @@ _SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE", 
 
 @dataclass(slots=True)
 class Section:
-    """One BODY[...]/BINARY[...] item."""
+    """One BODY[...]/BINARY[...] item: the section-spec (cut by ``mail.sections``) and how the
+    door answers it."""
     kind: str                 # "BODY", "BINARY", "BINARY.SIZE"
     peek: bool
-    part: str                 # "" or "1.2"
-    text: str                 # "", "HEADER", "TEXT", "MIME", "HEADER.FIELDS", ...
-    fields: tuple[str, ...]   # lower-case names for HEADER.FIELDS(.NOT)
+    spec: SectionSpec
     partial: tuple[int, int] | None
     label: str                # as echoed in the response, e.g. BODY[HEADER.FIELDS (FROM)]
 
     @property
     def header_only(self) -> bool:
-        return self.part == "" and self.text.startswith("HEADER")
+        return not self.spec.part and self.spec.kind.startswith("HEADER")
 
 
 @dataclass(slots=True)
@@ -100,7 +97,7 @@ def parse_items(tok) -> Plan:
             continue
         if name in _MACROS:
             raise Bad(f"{name} is a macro and cannot be in a list")
-        sec = parse_section(str(t))
+        sec = parse_section_item(str(t))
         items.append(sec)
         columns.add(api.FETCH_PARTS)
         if sec.header_only:
@@ -112,35 +109,18 @@ def parse_items(tok) -> Plan:
     return Plan(items, columns, blob, sets_seen)
 
 
-def parse_section(text: str) -> Section:
+def parse_section_item(text: str) -> Section:
     m = _SECTION_ITEM.match(text)
     if not m:
         raise Bad(f"Unknown FETCH item {text[:40]}")
     kind = m.group(1).upper()
     peek = kind.endswith(".PEEK")
     kind = kind.removesuffix(".PEEK")
-    spec = m.group(2)
-    sm = _SECTION.match(spec)
-    if not sm:
-        raise Bad(f"Invalid section {spec[:40]}")
-    part = sm.group(1) or ""
-    what = (sm.group(2) or "").upper()
-    fields: tuple[str, ...] = ()
-    if what.startswith("HEADER.FIELDS"):
-        if not sm.group(3):
-            raise Bad("HEADER.FIELDS needs a list of field names")
-        try:
-            [names] = tokenize([sm.group(3).encode("utf-8", "surrogateescape")])
-        except Exception:
-            raise Bad("Invalid header field list") from None
-        if not isinstance(names, list) or not names:
-            raise Bad("Invalid header field list")
-        fields = tuple(as_text(n, "field name").lower() for n in names)
-    elif sm.group(3):
-        raise Bad("Only HEADER.FIELDS takes a list")
-    if what == "MIME" and not part:
-        raise Bad("MIME needs a part number")
-    if kind != "BODY" and what:
+    try:
+        spec = sections.parse_section(m.group(2))
+    except ValueError:
+        raise Bad(f"Invalid section {m.group(2)[:40]}") from None
+    if kind != "BODY" and spec.kind:
         raise Bad("BINARY takes only part numbers")  # RFC 3516 §4.2
     partial = None
     if m.group(3) is not None:
@@ -149,80 +129,13 @@ def parse_section(text: str) -> Section:
         partial = (int(m.group(3)), int(m.group(4)))
         if partial[1] == 0:
             raise Bad("Partial length must be positive")
-    label_spec = spec if not fields else \
-        f"{part + '.' if part else ''}{what} ({' '.join(f.upper() for f in fields)})"
-    if not fields:
-        label_spec = spec.upper() if not part else part + (("." + what) if what else "")
+    label_spec = ".".join(x for x in (spec.number, spec.kind) if x)
+    if spec.fields:
+        label_spec += f" ({' '.join(spec.fields)})"
     label = f"{kind}[{label_spec}]"
     if partial is not None:
         label += f"<{partial[0]}>"
-    return Section(kind, peek, part, what, fields, partial, label)
-
-
-# --- cutting sections out of the blob -----------------------------------------------------------
-
-def filter_header(header: bytes, names: tuple[str, ...], negate: bool) -> bytes:
-    """The header fields named (or all but those named), with their folding, then CRLF
-    (RFC 9051 §6.4.5: the blank line that ends the header is included)."""
-    out = []
-    keep = False
-    for line in header.splitlines(keepends=True):
-        if line in (b"\r\n", b"\n"):
-            break
-        if line[:1] in (b" ", b"\t"):
-            if keep:
-                out.append(line)
-            continue
-        c = line.find(b":")
-        name = line[:c].strip().lower().decode("latin-1") if c > 0 else ""
-        keep = (name in names) != negate if c > 0 else False
-        if keep:
-            out.append(line)
-    out.append(b"\r\n")
-    return b"".join(out)
-
-
-class NoSuchPart(Exception):
-    pass
-
-
-def section_bytes(sec: Section, raw: bytes, root: Part) -> bytes:
-    """The octets of one section, before any partial or BINARY decoding."""
-    if sec.part:
-        node = root.find(sec.part)
-        if node is None:
-            raise NoSuchPart(sec.part)
-        if sec.text == "MIME":
-            return raw[node.header_start:node.body_start]
-        if sec.text in ("HEADER", "TEXT", "HEADER.FIELDS", "HEADER.FIELDS.NOT"):
-            msg = node.message
-            if msg is None:
-                raise NoSuchPart(sec.part)
-            target = msg
-        else:
-            if node.children and sec.kind != "BODY":
-                raise NoSuchPart(sec.part)
-            return raw[node.body_start:node.end]
-    else:
-        target = root
-        if not sec.text:
-            return raw
-    if sec.text == "TEXT":
-        return raw[target.body_start:target.end]
-    header = raw[target.header_start:target.body_start]
-    if sec.text == "HEADER":
-        return header
-    return filter_header(header, sec.fields, sec.text.endswith(".NOT"))
-
-
-def binary_bytes(sec: Section, raw: bytes, root: Part) -> bytes:
-    """RFC 3516 BINARY: the part's content with its transfer encoding removed."""
-    data = section_bytes(sec, raw, root)
-    if not sec.part:
-        return data
-    node = root.find(sec.part)
-    assert node is not None
-    return decode_transfer(data, node.encoding)
+    return Section(kind, peek, spec, partial, label)
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -390,16 +303,16 @@ def _section_item(sec: Section, raw: bytes, root: Part | None, s: "Session") -> 
     assert root is not None
     try:
         if sec.kind == "BODY":
-            data = section_bytes(sec, raw, root)
+            data = sections.section_bytes(raw, root, sec.spec)
         else:
-            data = binary_bytes(sec, raw, root)
-    except NoSuchPart:
-        # RFC 9051 §6.4.5: a part that does not exist is returned empty, not an error.
-        data = b""
+            data = sections.binary_bytes(raw, root, sec.spec)
     except UnknownEncoding:
         raise No("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from None
+    if data is None:
+        # RFC 9051 §6.4.5: a part that does not exist is returned empty, not an error.
+        data = b""
     if sec.kind == "BINARY.SIZE":
-        return f"BINARY.SIZE[{sec.part}] {len(data)}".encode()
+        return f"BINARY.SIZE[{sec.spec.number}] {len(data)}".encode()
     if sec.partial is not None:
         start, length = sec.partial
         data = data[start:start + length]

@@ -736,3 +736,144 @@ class CollaborationStore(abc.ABC):
     async def rights_of(self, account_id: int, owner_account_id: int, object_kind: str,
                         object_id: int) -> str:
         """The rights ``account_id`` has: every right on its own objects, else its grant."""
+
+
+# =================================================================================================
+# --- ActiveSync device state (the EAS door, MS-ASPROV and MS-ASCMD Sync/FolderSync) ---
+#
+# Per account and DeviceId: the device record (policy key and its state, remote wipe, blocked or
+# allowed), the folder hierarchy the device was last sent (FolderSync SyncKey), and per folder
+# what the device holds: one row per item with the modseq it was sent at. A SyncKey is a number
+# per (device, folder); the window that produced the current key is kept as an undo list, so a
+# client that resends the previous SyncKey (it lost our answer) gets that window again. What the
+# device lacks is computed against the mailbox's entries or the collection's items (EasDiff).
+# =================================================================================================
+
+POLICY_NONE = "none"                # no policy sent yet
+POLICY_PENDING = "pending"          # temporary key sent, waiting for the acknowledgement
+POLICY_PROVISIONED = "provisioned"  # final key granted
+WIPE_NONE = ""
+WIPE_REQUESTED = "requested"                  # full device wipe (MS-ASPROV RemoteWipe)
+WIPE_ACCOUNT_REQUESTED = "account-requested"  # 16.1 AccountOnlyRemoteWipe
+WIPE_DONE = "acknowledged"
+ACCESS_ALLOWED = "allowed"
+ACCESS_BLOCKED = "blocked"
+
+EAS_SOURCE_MAILBOX = "mailbox"      # items are entries, keyed by str(uid)
+EAS_SOURCE_COLLECTION = "collection"  # items are collection items, keyed by name
+
+
+@dataclass(frozen=True, slots=True)
+class EasDevice:
+    account_id: int
+    device_id: str
+    device_type: str
+    user_agent: str
+    policy_key: int              # the final key once provisioned, the temporary one while pending
+    policy_state: str            # POLICY_*
+    wipe: str                    # WIPE_*
+    access: str                  # ACCESS_*
+    info: dict                   # Settings DeviceInformation: Model, OS, FriendlyName, ...
+    ping: dict                   # the last Ping's folders and heartbeat (MS-ASCMD §2.2.2.11)
+    first_seen: int
+    last_seen: int
+
+
+@dataclass(frozen=True, slots=True)
+class EasHierarchy:
+    """What the device was told by FolderSync: server id -> [parent id, name, type]."""
+    sync_key: int
+    folders: dict[str, list]
+    previous_key: int
+    previous_folders: dict[str, list]
+
+
+@dataclass(frozen=True, slots=True)
+class EasSyncState:
+    sync_key: int
+    previous_key: int            # the key before the last window (0: cannot go back)
+    data: dict                   # the door's: remembered Options, ClientId -> ServerId
+
+
+@dataclass(frozen=True, slots=True)
+class EasDiff:
+    """What one window sends: (item key, modseq) pairs, newest adds first."""
+    changed: list[tuple[str, int]]
+    deleted: list[str]           # gone from the store
+    soft_deleted: list[str]      # still there, but now outside the FilterType window
+    added: list[tuple[str, int]]
+    more: bool                   # beyond ``limit`` there is more
+
+
+class EasDeviceStore(abc.ABC):
+    """ActiveSync device state; every row is keyed by account first."""
+
+    @abc.abstractmethod
+    async def eas_device(self, account_id: int, device_id: str) -> EasDevice | None: ...
+
+    @abc.abstractmethod
+    async def eas_touch_device(self, account_id: int, device_id: str, device_type: str,
+                               user_agent: str = "") -> EasDevice:
+        """The device record, created on first contact; last_seen set to now."""
+
+    @abc.abstractmethod
+    async def eas_update_device(self, account_id: int, device_id: str, *,
+                                policy_key: int | None = None, policy_state: str | None = None,
+                                wipe: str | None = None, access: str | None = None,
+                                info: dict | None = None, ping: dict | None = None
+                                ) -> EasDevice:
+        """Creates the record when missing (an admin may block a device before it calls)."""
+
+    @abc.abstractmethod
+    async def eas_list_devices(self, account_id: int | None = None) -> list[EasDevice]: ...
+
+    @abc.abstractmethod
+    async def eas_delete_device(self, account_id: int, device_id: str) -> None:
+        """Forgets the device and all its sync state (NotFound when unknown)."""
+
+    @abc.abstractmethod
+    async def eas_hierarchy(self, account_id: int, device_id: str) -> EasHierarchy | None: ...
+
+    @abc.abstractmethod
+    async def eas_save_hierarchy(self, account_id: int, device_id: str,
+                                 folders: dict[str, list]) -> int:
+        """Stores what the device now has; the current state becomes the previous one.
+        Returns the new SyncKey."""
+
+    @abc.abstractmethod
+    async def eas_sync_state(self, account_id: int, device_id: str, folder_id: str
+                             ) -> EasSyncState | None: ...
+
+    @abc.abstractmethod
+    async def eas_sync_reset(self, account_id: int, device_id: str, folder_id: str,
+                             data: dict) -> int:
+        """SyncKey 0: the device holds nothing of the folder. Returns the new key (never a key
+        used before for this folder, so stale keys stay unknown)."""
+
+    @abc.abstractmethod
+    async def eas_sync_rewind(self, account_id: int, device_id: str, folder_id: str) -> None:
+        """The device resent the previous key: undo the last window."""
+
+    @abc.abstractmethod
+    async def eas_sync_commit(self, account_id: int, device_id: str, folder_id: str,
+                              from_key: int, sent: dict[str, int | None], data: dict) -> int:
+        """Records a window: item -> modseq now held by the device (None: no longer held).
+        Conflict when the key moved meanwhile (a concurrent Sync). Returns the new key."""
+
+    @abc.abstractmethod
+    async def eas_sync_forget(self, account_id: int, device_id: str,
+                              folder_ids: Sequence[str] | None = None) -> None:
+        """Drops per-folder state (all folders when None)."""
+
+    @abc.abstractmethod
+    async def eas_sync_diff(self, account_id: int, device_id: str, folder_id: str,
+                            source: str, source_id: int, limit: int,
+                            since: int | None = None) -> EasDiff:
+        """What the device lacks of the mailbox (EAS_SOURCE_MAILBOX) or collection, at most
+        ``limit`` items. ``since``: the FilterType cut-off (epoch seconds): older mail, and
+        events that ended before it, are not sent and are soft-deleted from the device."""
+
+    @abc.abstractmethod
+    async def eas_sync_count(self, account_id: int, device_id: str, folder_id: str,
+                             source: str, source_id: int, since: int | None = None) -> int:
+        """How many changes eas_sync_diff would send in all (GetItemEstimate, Ping)."""

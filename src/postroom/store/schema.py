@@ -183,3 +183,50 @@ CREATE TABLE IF NOT EXISTS acl (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS acl_grantee ON acl (grantee_account_id, object_kind);
 """
+
+# ActiveSync device state (store/sqlite_eas.py): devices, the hierarchy each was sent, and per
+# folder the SyncKey with its undo list and the items the device holds.
+SQLITE_SCHEMA += """
+CREATE TABLE IF NOT EXISTS eas_devices (
+    account_id INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    device_type TEXT NOT NULL DEFAULT '',
+    user_agent TEXT NOT NULL DEFAULT '',
+    policy_key INTEGER NOT NULL DEFAULT 0,
+    policy_state TEXT NOT NULL DEFAULT 'none',
+    wipe TEXT NOT NULL DEFAULT '',
+    access TEXT NOT NULL DEFAULT 'allowed',
+    info TEXT NOT NULL DEFAULT '{}',
+    ping TEXT NOT NULL DEFAULT '{}',
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (account_id, device_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS eas_hierarchy (
+    account_id INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    sync_key INTEGER NOT NULL,
+    folders TEXT NOT NULL,
+    previous_key INTEGER NOT NULL DEFAULT 0,
+    previous_folders TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (account_id, device_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS eas_sync (
+    account_id INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    folder_id TEXT NOT NULL,
+    sync_key INTEGER NOT NULL,
+    previous_key INTEGER NOT NULL DEFAULT 0,
+    undo TEXT NOT NULL DEFAULT '[]',   -- JSON [[item, modseq or null], ...] before the last window
+    data TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (account_id, device_id, folder_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS eas_items (
+    account_id INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    folder_id TEXT NOT NULL,
+    item TEXT NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (account_id, device_id, folder_id, item)
+) WITHOUT ROWID;
+"""

@@ -31,6 +31,7 @@ from postroom.store.api import (
 from postroom.store.blobs import BlobFiles, blob_hash
 from postroom.store.changes import ChangeBroadcast
 from postroom.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA
+from postroom.store.sqlite_eas import EasSQLiteMixin
 from postroom.store.sqlite_pim import PimSQLiteMixin
 
 log = logging.getLogger("postroom.store")
@@ -117,7 +118,7 @@ _TEXT_COLUMNS = {"from": "from_", "to": "to_", "cc": "cc", "bcc": "bcc", "subjec
                  "body": "body"}
 
 
-class SQLiteStore(PimSQLiteMixin, Store):
+class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
     def __init__(self, data_dir: Path | str, *, watch_interval: float = 0.2):
         self.data_dir = Path(data_dir)
         self.db_path = self.data_dir / "postroom.db"

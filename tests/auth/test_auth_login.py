@@ -243,3 +243,18 @@ def test_mechanisms_offered_depend_on_security(auth):
     assert auth.mechanisms(tls=False, peer_ip="127.0.0.1") == ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
     assert auth.mechanisms(tls=False, peer_ip="192.0.2.1") == ["SCRAM-SHA-256"]
     assert not auth.plaintext_allowed(tls=False, peer_ip="192.0.2.1")
+
+
+async def test_identical_logins_arriving_together_run_argon2_once(auth, verifications):
+    import asyncio
+    accounts = await asyncio.gather(*(auth.login("alice@example.test", "correct horse", **LOCAL)
+                                      for _ in range(20)))
+    assert {a.email for a in accounts} == {"alice@example.test"}
+    assert len(verifications) == 1
+
+
+async def test_wrong_passwords_arriving_together_all_fail(auth, verifications):
+    import asyncio
+    results = await asyncio.gather(*(auth.login("alice@example.test", "nope", **LOCAL)
+                                     for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(r, AuthFailed) for r in results)

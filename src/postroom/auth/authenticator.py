@@ -67,6 +67,7 @@ class Authenticator:
         # Never leaves the process: keys the verification cache and the fake SCRAM salts.
         self._secret = secrets.token_bytes(32)
         self._cache: dict[bytes, float] = {}
+        self._inflight: dict[bytes, asyncio.Future[bool]] = {}
         self._dummy_hash: str | None = None
         # Each argon2 verification holds 64 MiB and several threads: a burst of parallel logins
         # must queue rather than exhaust memory.
@@ -138,7 +139,8 @@ class Authenticator:
             if expiry is not None and expiry > self._clock():
                 self._succeeded(account, peer_ip, method, cached=True)
                 return account
-            if await self._verify(account.password_hash, password, user, peer_ip, method):
+            if await self._verify_once(cache_key, account.password_hash, password, user,
+                                       peer_ip, method):
                 self._remember(cache_key)
                 self._succeeded(account, peer_ip, method)
                 return account
@@ -209,6 +211,28 @@ class Authenticator:
             # must not all get past a lock-out that the first few of them caused.
             self._check_lockout(user, peer_ip, method)
             return await asyncio.to_thread(passwords.verify_password, stored_hash, password)
+
+    async def _verify_once(self, cache_key: bytes, stored_hash: str, password: str, user: str,
+                           peer_ip: str, method: str) -> bool:
+        """One argon2 run for many identical logins arriving together (a phone and a laptop
+        reconnecting at once, 50 IMAP connections of one client): the others wait for its
+        result instead of each paying for the hash before the cache has it."""
+        pending = self._inflight.get(cache_key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inflight[cache_key] = fut
+        try:
+            ok = await self._verify(stored_hash, password, user, peer_ip, method)
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # retrieved here, so a result nobody waited for is not logged
+            raise
+        else:
+            fut.set_result(ok)
+        finally:
+            del self._inflight[cache_key]
+        return ok
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:

@@ -113,6 +113,26 @@ class HTTPSettings:
 
 
 @dataclass
+class EASSettings:
+    """Exchange ActiveSync (MS-ASHTTP, MS-ASCMD), served by the HTTP door's ports."""
+    enabled: bool = True
+    # Basic auth over plain HTTP is refused unless the peer is on loopback and this is true.
+    allow_plain_http_loopback: bool = True
+    require_provisioning: bool = True        # MS-ASPROV: devices must accept the policy first
+    max_request_bytes: int = 60 * 1024 * 1024
+    max_concurrent_requests: int = 1000      # beyond this: 503 with Retry-After
+    max_pings_per_device: int = 1            # an older Ping/Sync-Wait of the device is ended
+    min_heartbeat_seconds: int = 60          # Ping/Sync Wait bounds (MS-ASCMD Status 5 / 14)
+    max_heartbeat_seconds: int = 3540
+    max_window_size: int = 512               # MS-ASCMD §2.2.3.199: at most 512 per collection
+    sync_byte_budget: int = 2 * 1024 * 1024  # a Sync answer stops adding items beyond this
+    # MS-ASPROV EASProvisionDoc settings (element name = value) overriding the defaults,
+    # for every domain, then per domain.
+    policy: dict[str, int] = field(default_factory=dict)
+    domain_policies: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     tls: TLSSettings = field(default_factory=TLSSettings)
@@ -122,6 +142,7 @@ class Config:
     pop3: POP3Settings = field(default_factory=POP3Settings)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
     http: HTTPSettings = field(default_factory=HTTPSettings)
+    eas: EASSettings = field(default_factory=EASSettings)
 
     @property
     def data_path(self) -> Path:

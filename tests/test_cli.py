@@ -80,7 +80,7 @@ def test_user_add_prompts_twice_without_password(run) -> None:
     run("domain", "add", "example.org")
     run("user", "add", "a@example.org", input="pw1\npw1\n")
     assert verify_password(account(run.data, "a@example.org").password_hash, "pw1")
-    out = run("user", "add", "b@example.org", input="pw1\npw2\n", code=1)
+    run("user", "add", "b@example.org", input="pw1\npw2\n", code=1)
     assert account(run.data, "b@example.org") is None
 
 

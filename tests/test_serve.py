@@ -16,8 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from postroom.server import ephemeral_config, start_all
 
 # Listeners that speak first, and whether they are implicit TLS.

@@ -26,7 +26,7 @@ def make_message(i: int) -> bytes:
         body += ["x" * 200 for _ in range(40)]
     headers = [
         f"From: Sender {i % 50} <sender{i % 50}@example.net>",
-        f"To: user@example.test",
+        "To: user@example.test",
         f"Subject: Message {i} about topic {i % 17}",
         f"Date: Mon, 01 Jan 2024 {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d} +0000",
         f"Message-ID: <m{i}@example.net>",

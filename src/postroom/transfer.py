@@ -218,7 +218,7 @@ def read_mbox(path: Path, max_size: int, progress: Progress | None = None,
         def finish() -> SourceMessage | Skipped | None:
             nonlocal number
             if postmark is None:
-                origin = f"text before the first 'From ' line (line 1-{lineno})"
+                origin = "the text before the first 'From ' line"
             else:
                 number += 1
                 origin = f"message {number} (line {start_line})"

@@ -142,6 +142,24 @@ def _may_use(address: str, own: set[str]) -> bool:
 
 # --- the sender check ---------------------------------------------------------------------------
 
+
+# A text/calendar part anywhere in the message: the cheap test before iMIP handling.
+_CALENDAR_PART = re.compile(rb"content-type:[ \t]*text/calendar", re.IGNORECASE)
+
+
+async def deliver_local(store: Store, raw: bytes, recipients: Sequence[Recipient]) -> None:
+    """Local delivery, whichever door received the message: one atomic store.deliver, then
+    iMIP (RFC 6047) for each recipient, so an invitation or a reply arriving by mail updates
+    the calendar at once as Exchange does. Raises what store.deliver raises."""
+    await store.deliver(raw, recipients)
+    if not _CALENDAR_PART.search(raw):
+        return
+    from postroom.pim.itip import handle_incoming_imip
+    for recipient in recipients:
+        account = await store.get_account_by_id(recipient.account_id)
+        if account is not None:
+            await handle_incoming_imip(store, account, raw)
+
 async def check_sender(store: Store, account: Account, mail_from: str,
                        header: bytes) -> list[str]:
     """Refuses unless the envelope sender and every From/Sender address are the account's own
@@ -242,7 +260,7 @@ async def dispatch(store: Store, mail_from: str, rcpt_to: Sequence[str], raw: by
 
     if targets:
         try:
-            await store.deliver(raw, [t[0] for t in targets.values()])
+            await deliver_local(store, raw, [t[0] for t in targets.values()])
             for _, addrs, _ in targets.values():
                 delivered.extend(addrs)
         except QuotaExceeded:
@@ -250,7 +268,7 @@ async def dispatch(store: Store, mail_from: str, rcpt_to: Sequence[str], raw: by
             # full mailbox does not hold back the others.
             for recipient, addrs, _ in targets.values():
                 try:
-                    await store.deliver(raw, [recipient])
+                    await deliver_local(store, raw, [recipient])
                     delivered.extend(addrs)
                 except QuotaExceeded:
                     rejected.extend(Rejection(a, "4.2.2", "mailbox full") for a in addrs)

@@ -16,7 +16,7 @@ from postroom.smtp.base import (BaseHandler, is_address, new_queue_id, peer_ip, 
                                 received_field, reverse_path)
 from postroom.smtp.lookup import Resolvers
 from postroom.store.api import Account, QuotaExceeded, Recipient, ROLE_JUNK, StoreError
-from postroom.submission import domain_of, normalize, split_header
+from postroom.submission import deliver_local, domain_of, normalize, split_header
 
 log = logging.getLogger("postroom.smtp")
 
@@ -154,7 +154,7 @@ class InboundHandler(BaseHandler):
                        queue_id: str) -> str:
         try:
             recipients = await self._recipients(list(envelope.targets.values()), role_of)
-            await self.ctx.store.deliver(message, recipients)
+            await deliver_local(self.ctx.store, message, recipients)
         except QuotaExceeded:
             return "452 4.2.2 Mailbox full"
         except StoreError as e:
@@ -173,7 +173,8 @@ class InboundHandler(BaseHandler):
         accounts = [envelope.targets[r] for r in rcpts]
         replies: dict[str, str] = {}
         try:
-            await self.ctx.store.deliver(message, await self._recipients(accounts, role_of))
+            await deliver_local(self.ctx.store, message,
+                                await self._recipients(accounts, role_of))
             replies = {r: f"250 2.0.0 <{r}> delivered" for r in rcpts}
         except QuotaExceeded:
             done: set[int] = set()
@@ -182,8 +183,8 @@ class InboundHandler(BaseHandler):
                     replies[rcpt] = f"250 2.0.0 <{rcpt}> delivered"
                     continue
                 try:
-                    await self.ctx.store.deliver(
-                        message, await self._recipients([account], role_of))
+                    await deliver_local(
+                        self.ctx.store, message, await self._recipients([account], role_of))
                     replies[rcpt] = f"250 2.0.0 <{rcpt}> delivered"
                     done.add(account.id)
                 except QuotaExceeded:

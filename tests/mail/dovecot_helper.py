@@ -1,68 +1,21 @@
 """A private Dovecot (Debian dovecot-imapd) on 127.0.0.1, used as the reference for ENVELOPE,
-BODYSTRUCTURE and BODY. Messages are APPENDed over IMAP and the FETCH items read back raw, so
+BODYSTRUCTURE and BODY (the server itself is bench/dovecot.py's). Messages are APPENDed over IMAP and the FETCH items read back raw, so
 literals and quoting are compared byte for byte. ``Dovecot.start()`` returns None when dovecot is
 not installed or does not come up; callers skip then.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
-import subprocess
-import tempfile
-import time
 
-_CONF = """\
-base_dir = {d}/run
-state_dir = {d}/state
-log_path = {d}/log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-# dovecot refuses to run its login processes as root; the mail user is "nobody".
-default_internal_user = root
-default_internal_group = root
-default_login_user = dovenull
-first_valid_uid = 0
-mail_location = maildir:{d}/mail/%u
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {d}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={d}/home/%u
-}}
-service imap-login {{
-  chroot =
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service anvil {{
-  chroot =
-}}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.dovecot import Dovecot as PrivateDovecot
+from bench.dovecot import available as dovecot_available
 
 
 class Dovecot:
-    def __init__(self, proc: subprocess.Popen, tmp: str, port: int) -> None:
-        self.proc = proc
-        self.tmp = tmp
+    def __init__(self, server: PrivateDovecot, port: int) -> None:
+        self.server = server
         self.port = port
         self.sock: socket.socket | None = None
         self.buf = b""
@@ -71,45 +24,17 @@ class Dovecot:
 
     @classmethod
     def start(cls) -> "Dovecot | None":
-        binary = shutil.which("dovecot") or ("/usr/sbin/dovecot"
-                                             if os.path.exists("/usr/sbin/dovecot") else None)
-        if binary is None or os.geteuid() != 0:
+        if not dovecot_available():
             return None
+        server = PrivateDovecot({"test": "pass"})
         try:
-            import pwd
-            nobody = pwd.getpwnam("nobody")
-            pwd.getpwnam("dovenull")
-        except KeyError:
+            server.start()
+        except (RuntimeError, OSError, KeyError):
             return None
-        tmp = tempfile.mkdtemp(prefix="postroom-dovecot-")
-        os.chmod(tmp, 0o755)  # the mail user (nobody) must reach mail/ and home/
-        for sub in ("run", "state", "mail", "home"):
-            os.makedirs(os.path.join(tmp, sub))
-        os.chmod(os.path.join(tmp, "mail"), 0o777)
-        os.chmod(os.path.join(tmp, "home"), 0o777)
-        with open(os.path.join(tmp, "passwd"), "w") as f:
-            f.write("test:{PLAIN}pass\n")
-        port = _free_port()
-        conf = os.path.join(tmp, "dovecot.conf")
-        with open(conf, "w") as f:
-            f.write(_CONF.format(d=tmp, port=port, uid=nobody.pw_uid, gid=nobody.pw_gid))
-        proc = subprocess.Popen([binary, "-c", conf, "-F"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        self = cls(proc, tmp, port)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        if self.sock is None:
-            self.stop()
-            return None
-        self._readline()  # greeting
+        self = cls(server, server.imap_port)
         try:
+            self.sock = socket.create_connection(("127.0.0.1", server.imap_port), timeout=10)
+            self._readline()  # greeting
             self.command(b"LOGIN test pass")
             self.command(b"SELECT INBOX")
         except (RuntimeError, OSError):
@@ -123,13 +48,7 @@ class Dovecot:
                 self.sock.close()
             except OSError:
                 pass
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.server.stop()
 
     # --- a minimal raw IMAP client -----------------------------------------------------------
 

@@ -249,8 +249,10 @@ def example_config() -> str:
     defaults = Config()
     for section in dataclasses.fields(Config):
         settings = getattr(defaults, section.name)
-        out += ["", f"# {_SECTION_NOTES.get(section.name, section.name)}", f"[{section.name}]"]
         node = classes[type(settings).__name__]
+        note = _SECTION_NOTES.get(section.name) or \
+            (ast.get_docstring(node) or section.name).splitlines()[0]
+        out += ["", f"# {note}", f"[{section.name}]"]
         for stmt in node.body:
             if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
                 continue

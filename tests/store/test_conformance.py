@@ -338,3 +338,54 @@ async def test_threads_join_replies(store):
     rows = await store.fetch(acct.id, box.id, [1, 2, 3], ["threading"])
     assert rows[0].thread_id == rows[1].thread_id != rows[2].thread_id
     assert rows[1].in_reply_to == "root@x"
+
+
+# --- hot-path reads (fetch_tuples, read_blobs), SELECT keywords, NOTIFY's changed mailboxes ---
+
+async def test_fetch_tuples_match_fetch_rows(store):
+    from postroom.store.api import MESSAGE_FIELDS
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    await store.append(acct.id, box.id, make_message("one"), [SEEN, "$Work"], 1700000000)
+    await store.append(acct.id, box.id, make_message("two"))
+    rows = await store.fetch(acct.id, box.id, [1, 2, 7],
+                             ["envelope", "bodystructure", "body", "parts", "preview"])
+    tuples = await store.fetch_tuples(acct.id, box.id, [7, 2, 1], MESSAGE_FIELDS)
+    assert tuples == [(r.uid, r.modseq, r.flags, *(getattr(r, f) for f in MESSAGE_FIELDS))
+                      for r in rows]
+    assert await store.fetch_tuples(acct.id, box.id, [2]) == [(2, rows[1].modseq, ())]
+    spans = [(rows[0].blob, 0, None), (rows[1].blob, 0, 4), (rows[0].blob, 5, 9)]
+    raw = await store.read_blob(rows[0].blob)
+    assert await store.read_blobs(spans) == [raw, (await store.read_blob(rows[1].blob))[:4],
+                                             raw[5:9]]
+    other = await new_account(store, "other@example.test")
+    with pytest.raises(NotFound):
+        await store.fetch_tuples(other.id, box.id, [1])
+
+
+async def test_mailbox_keywords_are_the_distinct_keywords_in_use(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    assert await store.mailbox_keywords(acct.id, box.id) == []
+    await store.append(acct.id, box.id, make_message("a"), [SEEN, "$Work", "todo"])
+    await store.append(acct.id, box.id, make_message("b"), ["$work", "Later"])
+    assert [k.lower() for k in await store.mailbox_keywords(acct.id, box.id)] == \
+        ["$work", "later", "todo"]
+    await store.store_flags(acct.id, box.id, [1, 2], "set", [FLAGGED])
+    assert await store.mailbox_keywords(acct.id, box.id) == []
+
+
+async def test_mailboxes_changed_since_names_each_changed_mailbox(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    start = await store.account_modseq(acct.id)
+    assert await store.mailboxes_changed_since(acct.id, start) == []
+    await store.append(acct.id, box.id, make_message("a"))
+    work = await store.create_mailbox(acct.id, "Work")
+    assert await store.mailboxes_changed_since(acct.id, start) == sorted([box.id, work.id])
+    mark = await store.account_modseq(acct.id)
+    await store.store_flags(acct.id, box.id, [1], "add", [SEEN])
+    assert await store.mailboxes_changed_since(acct.id, mark) == [box.id]
+    mark = await store.account_modseq(acct.id)
+    await store.delete_mailbox(acct.id, work.id)
+    assert await store.mailboxes_changed_since(acct.id, mark) == [work.id]

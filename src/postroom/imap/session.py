@@ -102,7 +102,10 @@ class Session:
         self.searchres: list[int] = []          # RFC 5182 "$"
         self.notify = None                      # RFC 5465 state, set by NOTIFY
         self.commands_before_auth = 0
-        self._out = bytearray()
+        # Output waits here as pieces (not one growing buffer) so a big literal is copied
+        # once, when the pieces are joined for the socket.
+        self._out: list[bytes] = []
+        self._out_len = 0
         self.command: Command | None = None     # the command being answered
 
     # --- what handlers use ----------------------------------------------------------------------
@@ -130,21 +133,23 @@ class Session:
         return "QRESYNC" in self.enabled
 
     def send(self, data: bytes) -> None:
-        self._out += data
+        self._out.append(data)
+        self._out_len += len(data)
 
     def untagged(self, text: str | bytes) -> None:
-        self._out += untagged(text)
+        self.send(untagged(text))
 
     async def flush(self) -> None:
         if self._out:
-            data = bytes(self._out)
+            data = b"".join(self._out)
             self._out.clear()
+            self._out_len = 0
             self.conn.write(data)
         await self.conn.drain()
 
     async def maybe_flush(self, threshold: int = 256 * 1024) -> None:
         """Big answers (FETCH 1:*) are written in pieces so memory stays bounded."""
-        if len(self._out) >= threshold:
+        if self._out_len >= threshold:
             await self.flush()
 
     async def read_line(self, timeout: float) -> bytes:
@@ -193,7 +198,7 @@ class Session:
                 elif isinstance(ev, Command):
                     await self._dispatch(ev)
                     # Write when nothing more is pipelined, so a burst answers in one packet.
-                    if self.reader.buffered == 0 or len(self._out) > 65536:
+                    if self.reader.buffered == 0 or self._out_len > 65536:
                         await self.flush()
             await self.flush()
         except Closed as e:

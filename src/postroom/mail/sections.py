@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from postroom.mail.message import Part
 from postroom.mail.transfer import UnknownEncoding, decode_transfer
 
-__all__ = ["SectionSpec", "parse_section", "section_bytes", "binary_bytes", "decode_part",
-           "UnknownEncoding", "filter_header"]
+__all__ = ["SectionSpec", "parse_section", "section_span", "section_bytes", "binary_bytes",
+           "decode_part", "UnknownEncoding", "filter_header"]
 
 KINDS = ("", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT", "MIME")
 
@@ -101,17 +101,18 @@ def filter_header(block: bytes, names: tuple[str, ...], exclude: bool) -> bytes:
     return b"".join(out)
 
 
-def section_bytes(raw: bytes, parts: Part, spec: SectionSpec) -> bytes | None:
-    """The bytes of BODY[spec]; None when the section does not exist in this message (the
-    door then answers with an empty string, RFC 9051 §6.4.5)."""
+def section_span(parts: Part, spec: SectionSpec) -> tuple[int, int] | None:
+    """Where BODY[spec] lies in the raw message, as (start, end) offsets; for
+    HEADER.FIELDS[.NOT], the header block that is filtered. None when the message has no such
+    section. A door reads just these bytes of the stored message."""
     if spec.part:
         node = parts.find(spec.number)
         if node is None:
             return None
         if spec.kind == "":
-            return raw[node.body_start:node.end]
+            return node.body_start, node.end
         if spec.kind == "MIME":
-            return raw[node.header_start:node.body_start]
+            return node.header_start, node.body_start
         # HEADER, TEXT and HEADER.FIELDS after a part number name the message in a
         # message/rfc822 part.
         msg = node.message
@@ -119,16 +120,26 @@ def section_bytes(raw: bytes, parts: Part, spec: SectionSpec) -> bytes | None:
             return None
     else:
         if spec.kind == "":
-            return raw
+            return 0, parts.end
         if spec.kind == "MIME":
             return None
         msg = parts
-    if spec.kind == "HEADER":
-        return raw[msg.header_start:msg.body_start]
     if spec.kind == "TEXT":
-        return raw[msg.body_start:msg.end]
-    block = raw[msg.header_start:msg.body_start]
-    return filter_header(block, spec.fields, spec.kind == "HEADER.FIELDS.NOT")
+        return msg.body_start, msg.end
+    return msg.header_start, msg.body_start
+
+
+def section_bytes(raw: bytes, parts: Part, spec: SectionSpec, base: int = 0) -> bytes | None:
+    """The bytes of BODY[spec]; None when the section does not exist in this message (the
+    door then answers with an empty string, RFC 9051 §6.4.5). ``raw`` holds the message from
+    offset ``base`` on (all of it by default; at least the :func:`section_span`)."""
+    span = section_span(parts, spec)
+    if span is None:
+        return None
+    data = raw[span[0] - base:span[1] - base]
+    if spec.kind.startswith("HEADER.FIELDS"):
+        return filter_header(data, spec.fields, spec.kind == "HEADER.FIELDS.NOT")
+    return data
 
 
 def decode_part(raw: bytes, part: Part) -> bytes:
@@ -137,13 +148,14 @@ def decode_part(raw: bytes, part: Part) -> bytes:
     return decode_transfer(raw[part.body_start:part.end], part.encoding)
 
 
-def binary_bytes(raw: bytes, parts: Part, spec: SectionSpec) -> bytes | None:
+def binary_bytes(raw: bytes, parts: Part, spec: SectionSpec, base: int = 0) -> bytes | None:
     """The bytes of BINARY[spec] (RFC 3516 §4.2): the whole message as it is, or a leaf part
     with its Content-Transfer-Encoding removed. None when the part does not exist or is a
-    multipart (which has no single content to decode). Raises :class:`UnknownEncoding`."""
+    multipart (which has no single content to decode). ``raw`` and ``base`` as in
+    :func:`section_bytes`. Raises :class:`UnknownEncoding`."""
     if not spec.part:
-        return raw
+        return section_bytes(raw, parts, spec, base)
     node = parts.find(spec.number)
     if node is None or node.children:
         return None
-    return decode_part(raw, node)
+    return decode_transfer(raw[node.body_start - base:node.end - base], node.encoding)

@@ -167,6 +167,10 @@ class MessageRow:
     references: str | None = None
 
 
+# Fields fetch_tuples() can return after (uid, modseq, flags), named as in MessageRow.
+MESSAGE_FIELDS = ("message_id", "thread_id", "blob", "size", "internal_date", "save_date",
+                  "envelope", "bodystructure", "body", "parts", "preview")
+
 # Column groups a caller can ask for in fetch(); the always-present columns are in MessageRow's
 # first ten fields.
 FETCH_ENVELOPE = "envelope"
@@ -479,6 +483,30 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def queue_flush(self) -> int:
         """Makes every queued message due now; returns how many."""
+
+    # --- hot-path reads (additive): plain tuples and batches instead of a record per message,
+    # for FETCH 1:* on big mailboxes (issue 5). Same data as fetch()/read_blob().
+
+    @abc.abstractmethod
+    async def fetch_tuples(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                           fields: Sequence[str] = ()) -> list[tuple]:
+        """Rows of the existing uids among ``uids``, ascending by uid, each a plain tuple
+        ``(uid, modseq, flags, *fields)``: ``flags`` as in :attr:`Entry.flags` (equal flag sets
+        give equal tuples) and ``fields`` named from :data:`MESSAGE_FIELDS`."""
+
+    @abc.abstractmethod
+    async def read_blobs(self, spans: Sequence[tuple[str, int, int | None]]) -> list[bytes]:
+        """Several ``read_blob(blob, start, end)`` at once, in one hop off the event loop."""
+
+    @abc.abstractmethod
+    async def mailbox_keywords(self, account_id: int, mailbox_id: int) -> list[str]:
+        """The distinct keywords set on any message of the mailbox, sorted case-insensitively
+        (IMAP SELECT's FLAGS, RFC 9051 §7.3.5)."""
+
+    @abc.abstractmethod
+    async def mailboxes_changed_since(self, account_id: int, modseq: int) -> list[int]:
+        """Ids of the account's mailboxes whose entries changed (added, flags, expunged) or that
+        were created, renamed or deleted after ``modseq``, ascending (IMAP NOTIFY, RFC 5465)."""
 
 
 class Notifier(abc.ABC):

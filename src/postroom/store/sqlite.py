@@ -1407,6 +1407,54 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                                 (int(time.time()),)).rowcount
         return await self._write(tx_fn)
 
+    # ------------------------------------------------------------------ hot-path reads (additive)
+
+    _TUPLE_FIELDS = {"message_id": "e.message_id", "thread_id": "m.thread_id", "blob": "m.blob",
+                     "size": "m.size", "internal_date": "m.internal_date",
+                     "save_date": "e.save_date", "envelope": "m.envelope",
+                     "bodystructure": "m.bodystructure", "body": "m.body", "parts": "m.parts",
+                     "preview": "m.preview"}
+
+    async def fetch_tuples(self, account_id: int, mailbox_id: int, uids: Sequence[int],
+                           fields: Sequence[str] = ()) -> list[tuple]:
+        cols = [self._TUPLE_FIELDS[f] for f in fields]
+        select = ", ".join(["e.uid", "e.modseq", "e.flags", "e.keywords"] + cols)
+        # The messages table is joined only when a field lives there.
+        join = "JOIN messages m ON m.id = e.message_id " if any(
+            c.startswith("m.") for c in cols) else ""
+        flags = _flags_tuple
+
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            cond, params = _uid_condition(uids)
+            rows = self._conn.execute(
+                f"SELECT {select} FROM entries e {join}WHERE e.mailbox_id=? AND {cond} "
+                f"ORDER BY e.uid", (mailbox_id, *params)).fetchall()
+            return [(r[0], r[1], flags(r[2], r[3]), *r[4:]) for r in rows]
+        return await self._run(q)
+
+    async def read_blobs(self, spans: Sequence[tuple[str, int, int | None]]) -> list[bytes]:
+        read = self.blobs.read
+        return await asyncio.to_thread(lambda: [read(b, start, end) for b, start, end in spans])
+
+    async def mailbox_keywords(self, account_id: int, mailbox_id: int) -> list[str]:
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            found: dict[str, str] = {}
+            for (kws,) in self._conn.execute("SELECT DISTINCT keywords FROM entries WHERE "
+                                             "mailbox_id=? AND keywords != ''", (mailbox_id,)):
+                for k in kws.split():
+                    found.setdefault(k.lower(), k)
+            return sorted(found.values(), key=str.lower)
+        return await self._run(q)
+
+    async def mailboxes_changed_since(self, account_id: int, modseq: int) -> list[int]:
+        rows = await self._run(lambda: self._conn.execute(
+            "SELECT DISTINCT mailbox_id FROM changelog WHERE account_id=? AND modseq > ? AND "
+            "kind IN ('entries', 'expunge', 'mailbox') AND mailbox_id IS NOT NULL "
+            "ORDER BY mailbox_id", (account_id, modseq)).fetchall())
+        return [r[0] for r in rows]
+
 
 def _header_values(header: bytes, name: str) -> list[str]:
     """Decoded values of one header field (RFC 2047 words decoded) for HEADER search keys."""

@@ -6,14 +6,16 @@ grows, so FETCH 1:* on 100,000 messages streams in bounded memory."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from postroom.imap.args import (Args, Bad, No, as_text, compress_uids, format_date_time,
                                 number, parse_sequence_set, uid_ranges, uids_in)
 from postroom.imap.selected import SelectedMailbox, flag_list
-from postroom.imap.wire import Command, String, literal
+from postroom.imap.wire import Command, String
 from postroom.mail import sections
 from postroom.mail.imapquote import nstring
 from postroom.mail.message import Part
@@ -50,12 +52,33 @@ class Section:
         return not self.spec.part and self.spec.kind.startswith("HEADER")
 
 
+# Items served from a column of the index row: the store field and how its value is written.
+_FIELD_ITEMS: dict[str, tuple[str, Callable[[object], bytes]]] = {
+    "INTERNALDATE": ("internal_date", lambda v: b"INTERNALDATE " + format_date_time(v).encode()),
+    "RFC822.SIZE": ("size", lambda v: b"RFC822.SIZE %d" % v),
+    "ENVELOPE": ("envelope", lambda v: b"ENVELOPE " + (v or b"NIL")),
+    "BODYSTRUCTURE": ("bodystructure", lambda v: b"BODYSTRUCTURE " + (v or b"NIL")),
+    "BODY": ("body", lambda v: b"BODY " + (v or b"NIL")),
+    "EMAILID": ("message_id", lambda v: b"EMAILID (E%d)" % v),
+    "THREADID": ("thread_id", lambda v: b"THREADID (T%d)" % v),
+    "SAVEDATE": ("save_date",
+                 lambda v: b"SAVEDATE " + (format_date_time(v).encode() if v else b"NIL")),
+    "PREVIEW": ("preview", lambda v: b"PREVIEW " + nstring(v)),
+}
+# RFC822, RFC822.HEADER and RFC822.TEXT are BODY[], BODY.PEEK[HEADER] and BODY[TEXT] under
+# their old names (RFC 9051 §6.4.5, RFC 3501 §6.4.5).
+_RFC822_ITEMS = {"RFC822": ("", False), "RFC822.HEADER": ("HEADER", True),
+                 "RFC822.TEXT": ("TEXT", False)}
+
+
 @dataclass(slots=True)
 class Plan:
     items: list                # str names and Section objects, in request order
-    columns: set[str]
-    blob: str                  # "", "header" or "full"
     sets_seen: bool
+
+    @property
+    def sections(self) -> list[Section]:
+        return [i for i in self.items if isinstance(i, Section)]
 
 
 def parse_items(tok) -> Plan:
@@ -65,8 +88,6 @@ def parse_items(tok) -> Plan:
     if not raw:
         raise Bad("Empty FETCH item list")
     items: list = []
-    columns: set[str] = set()
-    blob = ""
     sets_seen = False
     i = 0
     while i < len(raw):
@@ -77,36 +98,21 @@ def parse_items(tok) -> Plan:
         name = t.upper()
         if name == "PREVIEW" and i < len(raw) and isinstance(raw[i], list):
             i += 1   # RFC 8970 modifiers (LAZY): the preview is always ready here
+        if name in _RFC822_ITEMS:
+            kind, peek = _RFC822_ITEMS[name]
+            items.append(Section("BODY", peek, SectionSpec((), kind), None, name))
+            sets_seen = sets_seen or not peek
+            continue
         if name in _SIMPLE:
             items.append(name)
-            if name == "ENVELOPE":
-                columns.add(api.FETCH_ENVELOPE)
-            elif name == "BODYSTRUCTURE":
-                columns.add(api.FETCH_BODYSTRUCTURE)
-            elif name == "BODY":
-                columns.add(api.FETCH_BODY)
-            elif name == "PREVIEW":
-                columns.add(api.FETCH_PREVIEW)
-            elif name in ("RFC822", "RFC822.TEXT"):
-                blob = "full"
-                sets_seen = True
-                columns.add(api.FETCH_PARTS)
-            elif name == "RFC822.HEADER":
-                blob = blob or "header"
-                columns.add(api.FETCH_PARTS)
             continue
         if name in _MACROS:
             raise Bad(f"{name} is a macro and cannot be in a list")
         sec = parse_section_item(str(t))
         items.append(sec)
-        columns.add(api.FETCH_PARTS)
-        if sec.header_only:
-            blob = blob or "header"
-        else:
-            blob = "full"
         if not sec.peek and sec.kind != "BINARY.SIZE":
             sets_seen = True
-    return Plan(items, columns, blob, sets_seen)
+    return Plan(items, sets_seen)
 
 
 def parse_section_item(text: str) -> Section:
@@ -205,107 +211,217 @@ def resolve_set(s: "Session", text: str, by_uid: bool) -> list[int]:
 
 async def emit_fetch(s: "Session", view: SelectedMailbox, uids: list[int], plan: Plan, *,
                      changed_since: int | None = None) -> int:
-    """Writes the FETCH responses; returns how many requested messages no longer exist."""
+    """Writes the FETCH responses; returns how many requested messages no longer exist.
+
+    Rows come from the store as plain tuples, CHUNK uids per query; message bytes are read
+    only for the spans the sections need, a group of messages per thread hop, the next group
+    read while this one is written."""
     missing = 0
     set_seen = plan.sets_seen and not view.readonly
     want_modseq = s.condstore and ("FLAGS" in plan.items or "MODSEQ" in plan.items
                                    or changed_since is not None)
+    r = _Renderer(plan, want_modseq)
     for start in range(0, len(uids), CHUNK):
         chunk = uids[start:start + CHUNK]
-        rows = await s.store.fetch(s.account_id, view.id, chunk, plan.columns)
+        rows = await s.store.fetch_tuples(s.account_id, view.id, chunk, r.fields)
         missing += len(chunk) - len(rows)
         if changed_since is not None:
-            rows = [r for r in rows if r.modseq > changed_since]
+            rows = [row for row in rows if row[1] > changed_since]
         seen_now: set[int] = set()
         if set_seen:
-            unseen = [r.uid for r in rows if api.SEEN not in r.flags]
-            if unseen:
-                res = await s.store.store_flags(s.account_id, view.id, unseen, "add", [api.SEEN])
-                by = {c.uid: c for c in res.changed}
-                for r in rows:
-                    c = by.get(r.uid)
-                    if c is not None:
-                        r.flags, r.modseq = c.flags, c.modseq
-                        seen_now.add(r.uid)
-                        view.reported[r.uid] = c.modseq
-        for row in rows:
-            seq = view.seq_of(row.uid)
-            if seq is None:
-                continue
-            await _one(s, seq, row, plan, row.uid in seen_now, want_modseq)
+            rows = await _set_seen(s, view, rows, seen_now)
+        if not r.sections:
+            for seq, row in _numbered(view, rows):
+                s.send(r.line(seq, row, row[0] in seen_now))
             await s.maybe_flush()
+            continue
+        groups = r.read_groups(rows)
+        pending = asyncio.ensure_future(r.read(s, groups[0])) if groups else None
+        try:
+            for i, group in enumerate(groups):
+                bodies = await pending
+                pending = asyncio.ensure_future(r.read(s, groups[i + 1])) \
+                    if i + 1 < len(groups) else None
+                seqs = dict((row[0], seq) for seq, row in _numbered(view, [g[0] for g in group]))
+                for (row, root, _, _), (raw, base) in zip(group, bodies):
+                    seq = seqs.get(row[0])
+                    if seq is not None:
+                        r.send_with_sections(s, seq, row, root, raw, base, row[0] in seen_now)
+                await s.maybe_flush()
+        finally:
+            if pending is not None:
+                pending.cancel()
     return missing
 
 
-async def _one(s: "Session", seq: int, row: api.MessageRow, plan: Plan, seen_now: bool,
-               want_modseq: bool) -> None:
-    out: list[bytes] = []
-    raw = b""
-    root: Part | None = None
-    if plan.blob:
-        root = Part.from_json(row.parts) if row.parts else \
-            Part("", 0, 0, row.size, "text/plain", "7bit")
-        if plan.blob == "full":
-            raw = await s.store.read_blob(row.blob)
-        else:
-            raw = await s.store.read_blob(row.blob, 0, root.body_start)
-    did_flags = False
-    did_modseq = False
-    for item in plan.items:
-        if isinstance(item, Section):
-            out.append(_section_item(item, raw, root, s))
-            continue
-        if item == "UID":
-            out.append(b"UID %d" % row.uid)
-        elif item == "FLAGS":
-            out.append(("FLAGS " + flag_list(row.flags)).encode())
-            did_flags = True
-        elif item == "INTERNALDATE":
-            out.append(("INTERNALDATE " + format_date_time(row.internal_date)).encode())
-        elif item == "RFC822.SIZE":
-            out.append(b"RFC822.SIZE %d" % row.size)
-        elif item == "ENVELOPE":
-            out.append(b"ENVELOPE " + (row.envelope or b"NIL"))
-        elif item == "BODYSTRUCTURE":
-            out.append(b"BODYSTRUCTURE " + (row.bodystructure or b"NIL"))
-        elif item == "BODY":
-            out.append(b"BODY " + (row.body or b"NIL"))
-        elif item == "MODSEQ":
-            out.append(b"MODSEQ (%d)" % row.modseq)
-            did_modseq = True
-        elif item == "EMAILID":
-            out.append(b"EMAILID (E%d)" % row.message_id)
-        elif item == "THREADID":
-            out.append(b"THREADID (T%d)" % row.thread_id)
-        elif item == "SAVEDATE":
-            out.append(b"SAVEDATE " + (format_date_time(row.save_date).encode()
-                                       if row.save_date else b"NIL"))
-        elif item == "PREVIEW":
-            out.append(b"PREVIEW " + nstring(row.preview if row.preview is not None else None))
-        elif item == "RFC822":
-            out.append(b"RFC822 " + literal(raw))
-        elif item == "RFC822.HEADER":
-            assert root is not None
-            out.append(b"RFC822.HEADER " + literal(raw[:root.body_start]))
-        elif item == "RFC822.TEXT":
-            assert root is not None
-            out.append(b"RFC822.TEXT " + literal(raw[root.body_start:root.end]))
-    if seen_now and not did_flags:
+def _numbered(view: SelectedMailbox, rows: list[tuple]) -> Iterator[tuple[int, tuple]]:
+    """(sequence number, row) for rows still in the session's view; rows ascend by uid, so
+    one walk along the uid array numbers them all."""
+    uids = view.uids
+    n = len(uids)
+    i = bisect_left(uids, rows[0][0]) if rows else 0
+    for row in rows:
+        u = row[0]
+        while i < n and uids[i] < u:
+            i += 1
+        if i < n and uids[i] == u:
+            yield i + 1, row
+
+
+async def _set_seen(s: "Session", view: SelectedMailbox, rows: list[tuple],
+                    seen_now: set[int]) -> list[tuple]:
+    """RFC 9051 §6.4.5: BODY[...] (not PEEK) sets \\Seen; the rows get the new flags."""
+    unseen = [row[0] for row in rows if api.SEEN not in row[2]]
+    if not unseen:
+        return rows
+    res = await s.store.store_flags(s.account_id, view.id, unseen, "add", [api.SEEN])
+    by = {c.uid: c for c in res.changed}
+    out = []
+    for row in rows:
+        c = by.get(row[0])
+        if c is not None:
+            row = (row[0], c.modseq, c.flags, *row[3:])
+            seen_now.add(c.uid)
+            view.reported[c.uid] = c.modseq
+        out.append(row)
+    return out
+
+
+_FLAGS_CACHE: dict[tuple[str, ...], bytes] = {}
+
+
+def _flags_item(flags: tuple[str, ...]) -> bytes:
+    """``FLAGS (...)``, made once per distinct flag set: a mailbox has few of them."""
+    b = _FLAGS_CACHE.get(flags)
+    if b is None:
+        b = ("FLAGS " + flag_list(flags)).encode()
+        if len(_FLAGS_CACHE) < 4096:
+            _FLAGS_CACHE[flags] = b
+    return b
+
+
+# Bytes of message data read per thread hop when serving sections.
+READ_GROUP_BYTES = 4 << 20
+
+
+class _Renderer:
+    """A plan compiled once per command: the store fields to read and, per item, a function
+    from a row tuple (uid, modseq, flags, *fields) to that item's bytes."""
+
+    def __init__(self, plan: Plan, want_modseq: bool):
+        self.fields: list[str] = []
+        self.items = plan.items
+        self.sections = plan.sections
+        # One writer per item in request order; None for a section (cut from the message).
+        self.item_writers: list[Callable[[tuple], bytes] | None] = []
+        for item in plan.items:
+            if isinstance(item, Section):
+                self.item_writers.append(None)
+            elif item == "UID":
+                self.item_writers.append(lambda row: b"UID %d" % row[0])
+            elif item == "FLAGS":
+                self.item_writers.append(lambda row: _flags_item(row[2]))
+            elif item == "MODSEQ":
+                self.item_writers.append(_modseq_item)
+            else:
+                name, fmt = _FIELD_ITEMS[item]
+                i = self._field(name)
+                self.item_writers.append(lambda row, i=i, fmt=fmt: fmt(row[i]))
+        has_flags = "FLAGS" in plan.items
+        has_modseq = "MODSEQ" in plan.items
+        # RFC 7162 §3.1.4.1: with CONDSTORE on, FLAGS come with the MODSEQ.
+        self.after = [_modseq_item] if want_modseq and has_flags and not has_modseq else []
         # RFC 9051 §6.4.5: a \Seen set as a side effect is reported in the same response.
-        out.append(("FLAGS " + flag_list(row.flags)).encode())
-        did_flags = True
-    if want_modseq and not did_modseq and did_flags:
-        out.append(b"MODSEQ (%d)" % row.modseq)
-    s.send(b"* %d FETCH (" % seq + b" ".join(out) + b")\r\n")
+        self.if_seen: list[Callable[[tuple], bytes]] = []
+        if not has_flags:
+            self.if_seen.append(lambda row: _flags_item(row[2]))
+            if want_modseq and not has_modseq:
+                self.if_seen.append(_modseq_item)
+        self.plain = [w for w in self.item_writers if w is not None] + self.after
+        if self.sections:
+            self.blob_i = self._field("blob")
+            self.size_i = self._field("size")
+            # The part tree is needed unless every section is the whole message.
+            self.parts_i = self._field("parts") \
+                if any(sec.spec != _WHOLE for sec in self.sections) else None
+
+    def _field(self, name: str) -> int:
+        if name not in self.fields:
+            self.fields.append(name)
+        return 3 + self.fields.index(name)
+
+    def line(self, seq: int, row: tuple, seen_now: bool) -> bytes:
+        """The whole response for a plan without sections."""
+        items = [w(row) for w in self.plain]
+        if seen_now:
+            items += [w(row) for w in self.if_seen]
+        return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(items))
+
+    # --- sections: which bytes to read, then cut -----------------------------------------------
+
+    def read_groups(self, rows: list[tuple]) -> list[list[tuple]]:
+        """(row, part tree, start, end) per row, ``start:end`` the span of the message its
+        sections need, in groups of about READ_GROUP_BYTES."""
+        groups: list[list[tuple]] = []
+        group: list[tuple] = []
+        total = 0
+        for row in rows:
+            size = row[self.size_i]
+            root = Part.from_json(row[self.parts_i]) if self.parts_i is not None else None
+            lo, hi = size, 0
+            for sec in self.sections:
+                span = (0, size) if root is None else sections.section_span(root, sec.spec)
+                if span is not None:
+                    lo, hi = min(lo, span[0]), max(hi, span[1])
+            if hi <= lo:
+                lo = hi = 0
+            group.append((row, root, lo, hi))
+            total += hi - lo
+            if total >= READ_GROUP_BYTES:
+                groups.append(group)
+                group, total = [], 0
+        if group:
+            groups.append(group)
+        return groups
+
+    async def read(self, s: "Session", group: list[tuple]) -> list[tuple[bytes, int]]:
+        """(raw, base) per row of a group: ``raw`` holds the message from offset ``base``."""
+        datas = iter(await s.store.read_blobs([(row[self.blob_i], lo, hi)
+                                               for row, _, lo, hi in group if hi > lo]))
+        return [(next(datas) if hi > lo else b"", lo) for _, _, lo, hi in group]
+
+    def send_with_sections(self, s: "Session", seq: int, row: tuple, root: Part | None,
+                           raw: bytes, base: int, seen_now: bool) -> None:
+        """Writes the response in pieces, so a big literal is copied once, not per layer."""
+        s.send(b"* %d FETCH (" % seq)
+        sep = b""
+        for item, w in zip(self.items, self.item_writers):
+            if w is None:
+                s.send(sep)
+                s.send(_section_item(item, raw, base, root))
+            else:
+                s.send(sep + w(row))
+            sep = b" "
+        for w in self.after + (self.if_seen if seen_now else []):
+            s.send(b" " + w(row))
+        s.send(b")\r\n")
 
 
-def _section_item(sec: Section, raw: bytes, root: Part | None, s: "Session") -> bytes:
-    assert root is not None
+def _modseq_item(row: tuple) -> bytes:
+    return b"MODSEQ (%d)" % row[1]
+
+
+_WHOLE = SectionSpec()
+
+
+def _section_item(sec: Section, raw: bytes, base: int, root: Part | None) -> bytes:
     try:
-        if sec.kind == "BODY":
-            data = sections.section_bytes(raw, root, sec.spec)
+        if root is None:            # only whole-message sections: raw is the message
+            data = raw
+        elif sec.kind == "BODY":
+            data = sections.section_bytes(raw, root, sec.spec, base)
         else:
-            data = sections.binary_bytes(raw, root, sec.spec)
+            data = sections.binary_bytes(raw, root, sec.spec, base)
     except UnknownEncoding:
         raise No("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from None
     if data is None:
@@ -316,8 +432,9 @@ def _section_item(sec: Section, raw: bytes, root: Part | None, s: "Session") -> 
     if sec.partial is not None:
         start, length = sec.partial
         data = data[start:start + length]
-    binary = sec.kind == "BINARY" and b"\x00" in data
-    return sec.label.encode("utf-8", "surrogateescape") + b" " + literal(data, binary=binary)
+    tilde = b"~" if sec.kind == "BINARY" and b"\x00" in data else b""
+    return b"".join((sec.label.encode("utf-8", "surrogateescape"), b" ", tilde,
+                     b"{%d}\r\n" % len(data), data))
 
 
 HANDLERS = {"FETCH": fetch, "UID FETCH": fetch}

@@ -32,8 +32,14 @@ def _dav_factory(ctx: ServerContext) -> ASGIApp:
     return dav.make_app(ctx)
 
 
+def _eas_factory(ctx: ServerContext) -> ASGIApp:
+    from postroom import eas
+    return eas.make_app(ctx)
+
+
 # prefix -> factory; longest prefix wins.
-_MOUNTS: dict[str, AppFactory] = {"/dav": _dav_factory}
+_MOUNTS: dict[str, AppFactory] = {"/dav": _dav_factory,
+                                  "/Microsoft-Server-ActiveSync": _eas_factory}
 
 
 def mount(prefix: str, factory: AppFactory) -> None:

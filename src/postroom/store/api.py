@@ -905,3 +905,8 @@ class EasDeviceStore(abc.ABC):
     async def eas_sync_count(self, account_id: int, device_id: str, folder_id: str,
                              source: str, source_id: int, since: int | None = None) -> int:
         """How many changes eas_sync_diff would send in all (GetItemEstimate, Ping)."""
+
+    @abc.abstractmethod
+    async def eas_held_items(self, account_id: int, device_id: str, folder_id: str,
+                             items: Sequence[str]) -> dict[str, int]:
+        """The modseq the device holds of each of ``items`` (absent: not held)."""

@@ -294,3 +294,16 @@ class EasSQLiteMixin(EasDeviceStore):
                                           params).fetchone()[0]
                        for k in ("changed", "deleted", "soft_deleted", "added"))
         return await self._run(q)
+
+    async def eas_held_items(self, account_id: int, device_id: str, folder_id: str,
+                             items: Sequence[str]) -> dict[str, int]:
+        def q():
+            out = {}
+            for item in items:
+                row = self._conn.execute(
+                    "SELECT modseq FROM eas_items WHERE account_id=? AND device_id=? AND "
+                    "folder_id=? AND item=?", (account_id, device_id, folder_id, item)).fetchone()
+                if row:
+                    out[item] = row[0]
+            return out
+        return await self._run(q)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from operator import itemgetter
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from postroom.imap.args import (Args, Bad, No, as_text, compress_uids, format_date_time,
                                 number, parse_sequence_set, uid_ranges, uids_in)
@@ -25,7 +27,9 @@ from postroom.store import api
 if TYPE_CHECKING:
     from postroom.imap.session import Session
 
-CHUNK = 500
+# Uids per store query: index rows alone are small; with message bytes fewer are in flight.
+CHUNK = 2000
+SECTION_CHUNK = 500
 
 _SECTION_ITEM = re.compile(r"(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^\]]*)\]"
                            r"(?:<(\d{1,10})\.(\d{1,10})>)?\Z", re.IGNORECASE | re.DOTALL)
@@ -47,24 +51,47 @@ class Section:
     partial: tuple[int, int] | None
     label: str                # as echoed in the response, e.g. BODY[HEADER.FIELDS (FROM)]
 
-    @property
-    def header_only(self) -> bool:
-        return not self.spec.part and self.spec.kind.startswith("HEADER")
+
+class _FlagLists(dict):
+    """``(\\Seen $Work)`` per distinct flag tuple: a mailbox has few flag sets, so each list is
+    made once (the store gives equal tuples for equal sets)."""
+
+    def __missing__(self, flags: tuple[str, ...]) -> bytes:
+        b = flag_list(flags).encode()
+        if len(self) < 4096:
+            self[flags] = b
+        return b
 
 
-# Items served from a column of the index row: the store field and how its value is written.
-_FIELD_ITEMS: dict[str, tuple[str, Callable[[object], bytes]]] = {
-    "INTERNALDATE": ("internal_date", lambda v: b"INTERNALDATE " + format_date_time(v).encode()),
-    "RFC822.SIZE": ("size", lambda v: b"RFC822.SIZE %d" % v),
-    "ENVELOPE": ("envelope", lambda v: b"ENVELOPE " + (v or b"NIL")),
-    "BODYSTRUCTURE": ("bodystructure", lambda v: b"BODYSTRUCTURE " + (v or b"NIL")),
-    "BODY": ("body", lambda v: b"BODY " + (v or b"NIL")),
-    "EMAILID": ("message_id", lambda v: b"EMAILID (E%d)" % v),
-    "THREADID": ("thread_id", lambda v: b"THREADID (T%d)" % v),
-    "SAVEDATE": ("save_date",
-                 lambda v: b"SAVEDATE " + (format_date_time(v).encode() if v else b"NIL")),
-    "PREVIEW": ("preview", lambda v: b"PREVIEW " + nstring(v)),
+_FLAG_LISTS = _FlagLists()
+
+
+def _date_time(ts: int) -> bytes:
+    return format_date_time(ts).encode()
+
+
+def _save_date(ts: int | None) -> bytes:
+    return format_date_time(ts).encode() if ts else b"NIL"
+
+
+# Items answered from the index row: where the value is (0 uid, 1 modseq, 2 flags, or a store
+# field), the item's template, and the conversion of the value (None: written as it is).
+_ROW_ITEMS: dict[str, tuple[int | str, bytes, Callable | None]] = {
+    "UID": (0, b"UID %d", None),
+    "MODSEQ": (1, b"MODSEQ (%d)", None),
+    "FLAGS": (2, b"FLAGS %s", _FLAG_LISTS.__getitem__),
+    "INTERNALDATE": ("internal_date", b"INTERNALDATE %s", _date_time),
+    "RFC822.SIZE": ("size", b"RFC822.SIZE %d", None),
+    "ENVELOPE": ("envelope", b"ENVELOPE %s", None),
+    "BODYSTRUCTURE": ("bodystructure", b"BODYSTRUCTURE %s", None),
+    "BODY": ("body", b"BODY %s", None),
+    "EMAILID": ("message_id", b"EMAILID (E%d)", None),
+    "THREADID": ("thread_id", b"THREADID (T%d)", None),
+    "SAVEDATE": ("save_date", b"SAVEDATE %s", _save_date),
+    "PREVIEW": ("preview", b"PREVIEW %s", nstring),
 }
+
+
 # RFC822, RFC822.HEADER and RFC822.TEXT are BODY[], BODY.PEEK[HEADER] and BODY[TEXT] under
 # their old names (RFC 9051 §6.4.5, RFC 3501 §6.4.5).
 _RFC822_ITEMS = {"RFC822": ("", False), "RFC822.HEADER": ("HEADER", True),
@@ -213,7 +240,7 @@ async def emit_fetch(s: "Session", view: SelectedMailbox, uids: list[int], plan:
                      changed_since: int | None = None) -> int:
     """Writes the FETCH responses; returns how many requested messages no longer exist.
 
-    Rows come from the store as plain tuples, CHUNK uids per query; message bytes are read
+    Rows come from the store as plain tuples, a chunk of uids per query; message bytes are read
     only for the spans the sections need, a group of messages per thread hop, the next group
     read while this one is written."""
     missing = 0
@@ -221,51 +248,85 @@ async def emit_fetch(s: "Session", view: SelectedMailbox, uids: list[int], plan:
     want_modseq = s.condstore and ("FLAGS" in plan.items or "MODSEQ" in plan.items
                                    or changed_since is not None)
     r = _Renderer(plan, want_modseq)
-    for start in range(0, len(uids), CHUNK):
-        chunk = uids[start:start + CHUNK]
-        rows = await s.store.fetch_tuples(s.account_id, view.id, chunk, r.fields)
-        missing += len(chunk) - len(rows)
-        if changed_since is not None:
-            rows = [row for row in rows if row[1] > changed_since]
-        seen_now: set[int] = set()
-        if set_seen:
-            rows = await _set_seen(s, view, rows, seen_now)
-        if not r.sections:
-            for seq, row in _numbered(view, rows):
-                s.send(r.line(seq, row, row[0] in seen_now))
-            await s.maybe_flush()
-            continue
-        groups = r.read_groups(rows)
-        pending = asyncio.ensure_future(r.read(s, groups[0])) if groups else None
-        try:
-            for i, group in enumerate(groups):
-                bodies = await pending
-                pending = asyncio.ensure_future(r.read(s, groups[i + 1])) \
-                    if i + 1 < len(groups) else None
-                seqs = dict((row[0], seq) for seq, row in _numbered(view, [g[0] for g in group]))
-                for (row, root, _, _), (raw, base) in zip(group, bodies):
-                    seq = seqs.get(row[0])
-                    if seq is not None:
-                        r.send_with_sections(s, seq, row, root, raw, base, row[0] in seen_now)
+    size = SECTION_CHUNK if r.sections else CHUNK
+    chunks = [uids[i:i + size] for i in range(0, len(uids), size)]
+
+    def load(k: int) -> asyncio.Future | None:
+        if k >= len(chunks):
+            return None
+        return asyncio.ensure_future(
+            s.store.fetch_tuples(s.account_id, view.id, chunks[k], r.fields))
+    # The store reads the next chunk while this one is rendered and written.
+    pending = load(0)
+    try:
+        for k, chunk in enumerate(chunks):
+            rows = await pending
+            pending = load(k + 1)
+            missing += len(chunk) - len(rows)
+            if changed_since is not None:
+                rows = [row for row in rows if row[1] > changed_since]
+            seen_now: set[int] = set()
+            if set_seen:
+                rows = await _set_seen(s, view, rows, seen_now)
+            if r.sections:
+                await _send_with_sections(s, view, r, rows, seen_now)
+            else:
+                seqs, rows = _numbered(view, rows)
+                for line in r.lines(seqs, rows):
+                    s.send(line)
                 await s.maybe_flush()
-        finally:
-            if pending is not None:
-                pending.cancel()
+    finally:
+        _drop(pending)
     return missing
 
 
-def _numbered(view: SelectedMailbox, rows: list[tuple]) -> Iterator[tuple[int, tuple]]:
-    """(sequence number, row) for rows still in the session's view; rows ascend by uid, so
-    one walk along the uid array numbers them all."""
+async def _send_with_sections(s: "Session", view: SelectedMailbox, r: "_Renderer",
+                              rows: list[tuple], seen_now: set[int]) -> None:
+    """Message bytes are read a group per thread hop, the next group while this one is sent."""
+    groups = r.read_groups(rows)
+
+    def load(k: int) -> asyncio.Future | None:
+        return asyncio.ensure_future(r.read(s, groups[k])) if k < len(groups) else None
+    pending = load(0)
+    try:
+        for k, group in enumerate(groups):
+            bodies = await pending
+            pending = load(k + 1)
+            numbers, kept = _numbered(view, [g[0] for g in group])
+            seqs = dict(zip(map(itemgetter(0), kept), numbers))
+            for (row, root, _, _), (raw, base) in zip(group, bodies):
+                seq = seqs.get(row[0])
+                if seq is not None:
+                    r.send_with_sections(s, seq, row, root, raw, base, row[0] in seen_now)
+            await s.maybe_flush()
+    finally:
+        _drop(pending)
+
+
+def _drop(pending: asyncio.Future | None) -> None:
+    """Abandons a read ahead (the command failed or ended early), its outcome included."""
+    if pending is not None and not pending.cancel() and not pending.cancelled():
+        pending.exception()
+
+
+def _numbered(view: SelectedMailbox, rows: list[tuple]) -> tuple[Sequence[int], list[tuple]]:
+    """The sequence numbers of the rows still in the session's view, and those rows. Rows
+    ascend by uid; usually they are a run of the view's uid array, numbered at once."""
+    if not rows:
+        return [], rows
     uids = view.uids
-    n = len(uids)
-    i = bisect_left(uids, rows[0][0]) if rows else 0
+    first = bisect_left(uids, rows[0][0])
+    run = uids[first:first + len(rows)]
+    if len(run) == len(rows) and run == array("Q", map(itemgetter(0), rows)):
+        return range(first + 1, first + 1 + len(rows)), rows
+    seqs: list[int] = []
+    kept: list[tuple] = []
     for row in rows:
-        u = row[0]
-        while i < n and uids[i] < u:
-            i += 1
-        if i < n and uids[i] == u:
-            yield i + 1, row
+        seq = view.seq_of(row[0])
+        if seq is not None:
+            seqs.append(seq)
+            kept.append(row)
+    return seqs, kept
 
 
 async def _set_seen(s: "Session", view: SelectedMailbox, rows: list[tuple],
@@ -287,57 +348,32 @@ async def _set_seen(s: "Session", view: SelectedMailbox, rows: list[tuple],
     return out
 
 
-_FLAGS_CACHE: dict[tuple[str, ...], bytes] = {}
-
-
-def _flags_item(flags: tuple[str, ...]) -> bytes:
-    """``FLAGS (...)``, made once per distinct flag set: a mailbox has few of them."""
-    b = _FLAGS_CACHE.get(flags)
-    if b is None:
-        b = ("FLAGS " + flag_list(flags)).encode()
-        if len(_FLAGS_CACHE) < 4096:
-            _FLAGS_CACHE[flags] = b
-    return b
-
-
 # Bytes of message data read per thread hop when serving sections.
 READ_GROUP_BYTES = 4 << 20
 
 
 class _Renderer:
-    """A plan compiled once per command: the store fields to read and, per item, a function
-    from a row tuple (uid, modseq, flags, *fields) to that item's bytes."""
+    """A plan compiled once per command. Items from the index row become one bytes template
+    per response and one column of values per item, so a chunk of rows is rendered with a
+    list comprehension per column and one ``%`` per message, not a call per item."""
 
     def __init__(self, plan: Plan, want_modseq: bool):
-        self.fields: list[str] = []
-        self.items = plan.items
-        self.sections = plan.sections
-        # One writer per item in request order; None for a section (cut from the message).
-        self.item_writers: list[Callable[[tuple], bytes] | None] = []
-        for item in plan.items:
-            if isinstance(item, Section):
-                self.item_writers.append(None)
-            elif item == "UID":
-                self.item_writers.append(lambda row: b"UID %d" % row[0])
-            elif item == "FLAGS":
-                self.item_writers.append(lambda row: _flags_item(row[2]))
-            elif item == "MODSEQ":
-                self.item_writers.append(_modseq_item)
-            else:
-                name, fmt = _FIELD_ITEMS[item]
-                i = self._field(name)
-                self.item_writers.append(lambda row, i=i, fmt=fmt: fmt(row[i]))
-        has_flags = "FLAGS" in plan.items
-        has_modseq = "MODSEQ" in plan.items
+        self.fields: list[str] = []          # store fields to read after uid, modseq, flags
+        self.items = list(plan.items)
         # RFC 7162 §3.1.4.1: with CONDSTORE on, FLAGS come with the MODSEQ.
-        self.after = [_modseq_item] if want_modseq and has_flags and not has_modseq else []
+        if want_modseq and "FLAGS" in self.items and "MODSEQ" not in self.items:
+            self.items.append("MODSEQ")
+        self.sections = plan.sections
+        # Per item: (row index, template, conversion); None for a section.
+        self.row_items = [None if isinstance(item, Section) else self._row_item(item)
+                          for item in self.items]
+        self.template = b"* %d FETCH (" + b" ".join(
+            t for _, t, _ in filter(None, self.row_items)) + b")\r\n"
+        self.columns = [(itemgetter(i), conv) for i, _, conv in filter(None, self.row_items)]
         # RFC 9051 §6.4.5: a \Seen set as a side effect is reported in the same response.
-        self.if_seen: list[Callable[[tuple], bytes]] = []
-        if not has_flags:
-            self.if_seen.append(lambda row: _flags_item(row[2]))
-            if want_modseq and not has_modseq:
-                self.if_seen.append(_modseq_item)
-        self.plain = [w for w in self.item_writers if w is not None] + self.after
+        self.if_seen = [] if "FLAGS" in self.items else \
+            [self._row_item(x) for x in ("FLAGS", "MODSEQ")
+             if x == "FLAGS" or (want_modseq and x not in self.items)]
         if self.sections:
             self.blob_i = self._field("blob")
             self.size_i = self._field("size")
@@ -350,12 +386,16 @@ class _Renderer:
             self.fields.append(name)
         return 3 + self.fields.index(name)
 
-    def line(self, seq: int, row: tuple, seen_now: bool) -> bytes:
-        """The whole response for a plan without sections."""
-        items = [w(row) for w in self.plain]
-        if seen_now:
-            items += [w(row) for w in self.if_seen]
-        return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(items))
+    def _row_item(self, item: str) -> tuple[int, bytes, Callable | None]:
+        where, template, conv = _ROW_ITEMS[item]
+        return (where if isinstance(where, int) else self._field(where)), template, conv
+
+    def lines(self, seqs: Sequence[int], rows: list[tuple]) -> list[bytes]:
+        """The responses for rows of a plan without sections."""
+        cols = [list(map(conv, map(get, rows))) if conv else list(map(get, rows))
+                for get, conv in self.columns]
+        template = self.template
+        return [template % values for values in zip(seqs, *cols)]
 
     # --- sections: which bytes to read, then cut -----------------------------------------------
 
@@ -395,26 +435,31 @@ class _Renderer:
         """Writes the response in pieces, so a big literal is copied once, not per layer."""
         s.send(b"* %d FETCH (" % seq)
         sep = b""
-        for item, w in zip(self.items, self.item_writers):
-            if w is None:
-                s.send(sep)
-                s.send(_section_item(item, raw, base, root))
+        for item, row_item in zip(self.items, self.row_items):
+            if row_item is None:
+                head, data = _section_item(item, raw, base, root)
+                s.send(sep + head)
+                s.send(data)
             else:
-                s.send(sep + w(row))
+                s.send(sep + _one_item(row_item, row))
             sep = b" "
-        for w in self.after + (self.if_seen if seen_now else []):
-            s.send(b" " + w(row))
+        if seen_now:
+            for row_item in self.if_seen:
+                s.send(b" " + _one_item(row_item, row))
         s.send(b")\r\n")
 
 
-def _modseq_item(row: tuple) -> bytes:
-    return b"MODSEQ (%d)" % row[1]
+def _one_item(row_item: tuple[int, bytes, Callable | None], row: tuple) -> bytes:
+    i, template, conv = row_item
+    return template % (conv(row[i]) if conv else row[i])
 
 
 _WHOLE = SectionSpec()
 
 
-def _section_item(sec: Section, raw: bytes, base: int, root: Part | None) -> bytes:
+def _section_item(sec: Section, raw: bytes, base: int, root: Part | None
+                  ) -> tuple[bytes, bytes]:
+    """The item's name and literal header, and the literal's data (sent as is, not copied)."""
     try:
         if root is None:            # only whole-message sections: raw is the message
             data = raw
@@ -428,13 +473,12 @@ def _section_item(sec: Section, raw: bytes, base: int, root: Part | None) -> byt
         # RFC 9051 §6.4.5: a part that does not exist is returned empty, not an error.
         data = b""
     if sec.kind == "BINARY.SIZE":
-        return f"BINARY.SIZE[{sec.spec.number}] {len(data)}".encode()
+        return f"BINARY.SIZE[{sec.spec.number}] {len(data)}".encode(), b""
     if sec.partial is not None:
         start, length = sec.partial
         data = data[start:start + length]
     tilde = b"~" if sec.kind == "BINARY" and b"\x00" in data else b""
-    return b"".join((sec.label.encode("utf-8", "surrogateescape"), b" ", tilde,
-                     b"{%d}\r\n" % len(data), data))
+    return sec.label.encode("utf-8", "surrogateescape") + b" %s{%d}\r\n" % (tilde, len(data)), data
 
 
 HANDLERS = {"FETCH": fetch, "UID FETCH": fetch}

@@ -210,7 +210,10 @@ def test_import_while_the_server_runs_is_seen_over_imap(tmp_path: Path) -> None:
             result = CliRunner().invoke(cli, ["import", "user@example.test", "--mbox",
                                               str(mbox), "--config", str(config)])
             assert result.exit_code == 0, result.output
-            responses = imap.idle_check(timeout=10)
+            responses: list = []
+            deadline = time.monotonic() + 15
+            while (3, b"EXISTS") not in responses and time.monotonic() < deadline:
+                responses += imap.idle_check(timeout=1)
             imap.idle_done()
             assert (3, b"EXISTS") in responses, responses
             fetched = imap.fetch(imap.search(), ["RFC822"])

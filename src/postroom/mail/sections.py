@@ -129,11 +129,14 @@ def section_span(parts: Part, spec: SectionSpec) -> tuple[int, int] | None:
     return msg.header_start, msg.body_start
 
 
-def section_bytes(raw: bytes, parts: Part, spec: SectionSpec, base: int = 0) -> bytes | None:
+def section_bytes(raw: bytes, parts: Part, spec: SectionSpec, base: int = 0,
+                  span: tuple[int, int] | None = None) -> bytes | None:
     """The bytes of BODY[spec]; None when the section does not exist in this message (the
     door then answers with an empty string, RFC 9051 §6.4.5). ``raw`` holds the message from
-    offset ``base`` on (all of it by default; at least the :func:`section_span`)."""
-    span = section_span(parts, spec)
+    offset ``base`` on (all of it by default; at least the :func:`section_span`, which a
+    caller that has it already passes as ``span``)."""
+    if span is None:
+        span = section_span(parts, spec)
     if span is None:
         return None
     data = raw[span[0] - base:span[1] - base]

@@ -294,10 +294,11 @@ async def _send_with_sections(s: "Session", view: SelectedMailbox, r: "_Renderer
             pending = load(k + 1)
             numbers, kept = _numbered(view, [g[0] for g in group])
             seqs = dict(zip(map(itemgetter(0), kept), numbers))
-            for (row, root, _, _), (raw, base) in zip(group, bodies):
+            for (row, root, _, _, spans), (raw, base) in zip(group, bodies):
                 seq = seqs.get(row[0])
                 if seq is not None:
-                    r.send_with_sections(s, seq, row, root, raw, base, row[0] in seen_now)
+                    r.send_with_sections(s, seq, row, root, spans, raw, base,
+                                         row[0] in seen_now)
             await s.maybe_flush()
     finally:
         _drop(pending)
@@ -400,22 +401,21 @@ class _Renderer:
     # --- sections: which bytes to read, then cut -----------------------------------------------
 
     def read_groups(self, rows: list[tuple]) -> list[list[tuple]]:
-        """(row, part tree, start, end) per row, ``start:end`` the span of the message its
-        sections need, in groups of about READ_GROUP_BYTES."""
+        """(row, part tree, start, end, spans) per row: ``start:end`` is the span of the
+        message its sections need, ``spans`` each section's; in groups of about
+        READ_GROUP_BYTES."""
         groups: list[list[tuple]] = []
         group: list[tuple] = []
         total = 0
         for row in rows:
             size = row[self.size_i]
             root = Part.from_json(row[self.parts_i]) if self.parts_i is not None else None
-            lo, hi = size, 0
-            for sec in self.sections:
-                span = (0, size) if root is None else sections.section_span(root, sec.spec)
-                if span is not None:
-                    lo, hi = min(lo, span[0]), max(hi, span[1])
-            if hi <= lo:
-                lo = hi = 0
-            group.append((row, root, lo, hi))
+            spans = [(0, size) if root is None else sections.section_span(root, sec.spec)
+                     for sec in self.sections]
+            present = [span for span in spans if span is not None]
+            lo = min((span[0] for span in present), default=0)
+            hi = max((span[1] for span in present), default=0)
+            group.append((row, root, lo, hi, spans))
             total += hi - lo
             if total >= READ_GROUP_BYTES:
                 groups.append(group)
@@ -427,17 +427,18 @@ class _Renderer:
     async def read(self, s: "Session", group: list[tuple]) -> list[tuple[bytes, int]]:
         """(raw, base) per row of a group: ``raw`` holds the message from offset ``base``."""
         datas = iter(await s.store.read_blobs([(row[self.blob_i], lo, hi)
-                                               for row, _, lo, hi in group if hi > lo]))
-        return [(next(datas) if hi > lo else b"", lo) for _, _, lo, hi in group]
+                                               for row, _, lo, hi, _ in group if hi > lo]))
+        return [(next(datas) if hi > lo else b"", lo) for _, _, lo, hi, _ in group]
 
     def send_with_sections(self, s: "Session", seq: int, row: tuple, root: Part | None,
-                           raw: bytes, base: int, seen_now: bool) -> None:
+                           spans: list, raw: bytes, base: int, seen_now: bool) -> None:
         """Writes the response in pieces, so a big literal is copied once, not per layer."""
         s.send(b"* %d FETCH (" % seq)
         sep = b""
+        spans_left = iter(spans)
         for item, row_item in zip(self.items, self.row_items):
             if row_item is None:
-                head, data = _section_item(item, raw, base, root)
+                head, data = _section_item(item, raw, base, root, next(spans_left))
                 s.send(sep + head)
                 s.send(data)
             else:
@@ -457,14 +458,16 @@ def _one_item(row_item: tuple[int, bytes, Callable | None], row: tuple) -> bytes
 _WHOLE = SectionSpec()
 
 
-def _section_item(sec: Section, raw: bytes, base: int, root: Part | None
-                  ) -> tuple[bytes, bytes]:
+def _section_item(sec: Section, raw: bytes, base: int, root: Part | None,
+                  span: tuple[int, int] | None) -> tuple[bytes, bytes]:
     """The item's name and literal header, and the literal's data (sent as is, not copied)."""
     try:
         if root is None:            # only whole-message sections: raw is the message
             data = raw
+        elif span is None:
+            data = None
         elif sec.kind == "BODY":
-            data = sections.section_bytes(raw, root, sec.spec, base)
+            data = sections.section_bytes(raw, root, sec.spec, base, span)
         else:
             data = sections.binary_bytes(raw, root, sec.spec, base)
     except UnknownEncoding:

@@ -76,3 +76,24 @@ async def test_quota_and_binary_append(imap):
     msg = b"Subject: bin\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\r\n"
     res = await c.cmd(b"a APPEND INBOX ~{%d+}\r\n" % len(msg) + msg)
     assert res[-1].startswith(b"a OK [APPENDUID")
+
+
+async def test_flags_list_the_keywords_in_use_and_grow_when_one_is_added(imap):
+    await imap.deliver(subject="a", flags=["$Work", "\\Seen"])
+    await imap.deliver(subject="b")
+    c = await logged_in(imap)
+    other = await logged_in(imap)
+    res = b"".join(await c.cmd("s SELECT INBOX"))
+    assert b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work)\r\n" in res
+    assert b"[PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work \\*)]" in res
+    assert b"$Forwarded" not in res
+    res = b"".join(await other.cmd("x EXAMINE INBOX"))
+    assert b"[PERMANENTFLAGS ()]" in res
+    res = b"".join(await c.cmd("t STORE 2 +FLAGS (Later $work)"))
+    assert b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work Later)\r\n" in res
+    res = b"".join(await c.cmd("u STORE 1 +FLAGS (Later)"))
+    assert b"* FLAGS" not in res                     # nothing new: not announced again
+    res = b"".join(await other.cmd("y NOOP"))        # the other session learns it too
+    assert b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft $Work Later)\r\n" in res
+    c.close()
+    other.close()

@@ -15,7 +15,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Iterable
 
 from postroom.imap.args import compress_uids
-from postroom.store.api import Mailbox, NotFound
+from postroom.store.api import SYSTEM_FLAGS, Mailbox, NotFound
 
 if TYPE_CHECKING:
     from postroom.imap.session import Session
@@ -26,7 +26,8 @@ def flag_list(flags: Iterable[str]) -> str:
 
 
 class SelectedMailbox:
-    def __init__(self, mailbox: Mailbox, *, readonly: bool, uids: Iterable[int], modseq: int):
+    def __init__(self, mailbox: Mailbox, *, readonly: bool, uids: Iterable[int], modseq: int,
+                 keywords: Iterable[str] = ()):
         self.mailbox = mailbox
         self.id = mailbox.id
         self.readonly = readonly
@@ -38,6 +39,29 @@ class SelectedMailbox:
         # Flag changes this session already reported itself (uid -> modseq): not repeated.
         self.reported: dict[int, int] = {}
         self.deleted_by_client = False
+        # The keywords announced in FLAGS (lower-case -> as first seen, RFC 9051 §2.3.2).
+        self.keywords = {k.lower(): k for k in keywords}
+
+    def announce_flags(self, session: "Session") -> None:
+        """FLAGS and PERMANENTFLAGS: the system flags and the keywords in use
+        (RFC 9051 §7.3.5, §7.1: sent at SELECT and again whenever a new keyword appears)."""
+        flags = " ".join(SYSTEM_FLAGS + tuple(self.keywords.values()))
+        session.untagged(f"FLAGS ({flags})")
+        if self.readonly:
+            session.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
+        else:
+            session.untagged(f"OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted")
+
+    def note_flags(self, session: "Session", flag_sets: Iterable[tuple[str, ...]]) -> None:
+        """Announces FLAGS again when these flag sets hold a keyword not announced yet."""
+        new = False
+        for flags in set(flag_sets):
+            for f in flags:
+                if not f.startswith("\\") and f.lower() not in self.keywords:
+                    self.keywords[f.lower()] = f
+                    new = True
+        if new:
+            self.announce_flags(session)
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -92,6 +116,7 @@ class SelectedMailbox:
         if allow_expunge and self.pending_expunge:
             self.remove(session, self.pending_expunge)
         top = self.uids[-1] if self.uids else 0
+        self.note_flags(session, (e.flags for e in changes.changed))
         new = [e.uid for e in changes.changed if e.uid > top and e.uid not in vanished]
         if new:
             self.add(new)

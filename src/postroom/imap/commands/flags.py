@@ -44,6 +44,8 @@ async def store(s: "Session", cmd: Command) -> tuple[str | None, str] | str:
         return "STORE completed"
     result = await s.store.store_flags(s.account_id, view.id, uids, op, flags,
                                        unchanged_since=unchanged_since)
+    if op != "remove":
+        view.note_flags(s, [tuple(flags)])
     reported = set()
     for c in result.changed:
         view.reported[c.uid] = c.modseq

@@ -12,15 +12,10 @@ from postroom.imap.commands.mailboxes import mailbox_objectid, name_out
 from postroom.imap.selected import SelectedMailbox, flag_list
 from postroom.imap.state import State
 from postroom.imap.wire import Command
-from postroom.store.api import SEPARATOR, SYSTEM_FLAGS
+from postroom.store.api import SEPARATOR
 
 if TYPE_CHECKING:
     from postroom.imap.session import Session
-
-# Keywords clients commonly set, announced so they show as known (RFC 9051 §2.3.2); any other
-# keyword may be created too ("\*" in PERMANENTFLAGS).
-COMMON_KEYWORDS = ("$Forwarded", "$MDNSent", "$Junk", "$NotJunk", "$Phishing")
-
 
 async def select(s: "Session", cmd: Command) -> tuple[str, str]:
     return await _open(s, cmd, readonly=False)
@@ -62,17 +57,14 @@ async def _open(s: "Session", cmd: Command, *, readonly: bool) -> tuple[str, str
         raise No("No such mailbox", "NONEXISTENT")
     status = await s.store.mailbox_status(s.account_id, mbox.id)
     uids = await s.store.uids(s.account_id, mbox.id)
-    view = SelectedMailbox(mbox, readonly=readonly, uids=uids, modseq=status.highestmodseq)
+    keywords = await s.store.mailbox_keywords(s.account_id, mbox.id)
+    view = SelectedMailbox(mbox, readonly=readonly, uids=uids, modseq=status.highestmodseq,
+                           keywords=keywords)
     view.uidnext = status.uidnext
     s.untagged(f"{len(view)} EXISTS")
     if not s.rev2:
         s.untagged("0 RECENT")
-    flags = " ".join(SYSTEM_FLAGS + COMMON_KEYWORDS)
-    s.untagged(f"FLAGS ({flags})")
-    if readonly:
-        s.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
-    else:
-        s.untagged(f"OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted")
+    view.announce_flags(s)
     if status.first_unseen_uid is not None and not s.rev2:
         seq = view.seq_of(status.first_unseen_uid)
         if seq:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 import uvicorn
 
 from postroom.context import ServerContext
+from postroom.listen import bound_port, listen_socket
 
 log = logging.getLogger("postroom.http")
 
@@ -110,18 +110,6 @@ class HttpDoor:
                 t.cancel()
 
 
-def _listen(bind: str, port: int, reuse_port: bool) -> socket.socket:
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port and hasattr(socket, "SO_REUSEPORT"):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((bind, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
 async def start(ctx: ServerContext) -> HttpDoor:
     """Starts the HTTP door on ``http.port`` (plain) and ``http.tls_port`` (TLS with ctx.tls);
     a port of 0 picks a free one. Uvicorn runs without lifespan and without its own signal
@@ -130,11 +118,10 @@ async def start(ctx: ServerContext) -> HttpDoor:
     app = build_app(ctx)
     door = HttpDoor()
     bind = ctx.config.server.bind
-    reuse = ctx.config.server.workers > 1
     for label, port, tls in (("http", settings.port, False), ("https", settings.tls_port, True)):
         if port is None or port < 0:
             continue
-        sock = _listen(bind, port, reuse)
+        sock = listen_socket(ctx.config, port)
         config = uvicorn.Config(_tls_marked(app) if tls else app, lifespan="off",
                                 log_level="warning", access_log=False, server_header=False,
                                 proxy_headers=False, timeout_keep_alive=30)
@@ -145,7 +132,7 @@ async def start(ctx: ServerContext) -> HttpDoor:
         door.servers.append(server)
         door.tasks.append(asyncio.create_task(server._serve(sockets=[sock]),
                                               name=f"http-{label}"))
-        door.ports[label] = sock.getsockname()[1]
+        door.ports[label] = bound_port(sock)
     for server, task in zip(door.servers, door.tasks):
         while not server.started:
             if task.done():

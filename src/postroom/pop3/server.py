@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from postroom.auth.sasl import AuthFailed, UnknownMechanism
 from postroom.context import ServerContext
+from postroom.listen import bound_port, listen_socket
 from postroom.pop3 import protocol
 from postroom.pop3.policy import apply_delete_policy
 from postroom.pop3.protocol import (Authenticate, LineBuffer, LineTooLong, Login, Maildrop,
@@ -76,11 +77,13 @@ async def start(ctx: ServerContext) -> Pop3Door:
                 door._tasks.discard(task)
         return on_connect
 
-    plain = await asyncio.start_server(handler(False), bind, settings.port)
-    secure = await asyncio.start_server(handler(True), bind, settings.tls_port, ssl=ctx.tls)
+    plain = await asyncio.start_server(handler(False),
+                                       sock=listen_socket(ctx.config, settings.port))
+    secure = await asyncio.start_server(handler(True),
+                                        sock=listen_socket(ctx.config, settings.tls_port),
+                                        ssl=ctx.tls)
     door._servers = [plain, secure]
-    door.ports = {"pop3": plain.sockets[0].getsockname()[1],
-                  "pop3s": secure.sockets[0].getsockname()[1]}
+    door.ports = {"pop3": bound_port(plain), "pop3s": bound_port(secure)}
     log.info("POP3 listening on %s ports %s", bind, door.ports)
     return door
 

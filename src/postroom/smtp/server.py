@@ -17,6 +17,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
 from postroom.context import ServerContext
+from postroom.listen import bound_port, listen_socket
 from postroom.smtp.delivery import DeliveryWorker
 from postroom.smtp.inbound import InboundHandler
 from postroom.smtp.lookup import make_resolvers
@@ -59,7 +60,6 @@ async def start(ctx: ServerContext) -> SMTPDoor:
     ``smtp.submissions_port``, LMTP when ``smtp.lmtp_port`` or ``smtp.lmtp_socket`` is set, and
     the delivery worker. Port 0 binds any free port (``SMTPDoor.ports`` says which)."""
     settings = ctx.config.smtp
-    bind = ctx.config.server.bind
     loop = asyncio.get_running_loop()
     door = SMTPDoor()
     resolvers = make_resolvers(settings.dns_server)
@@ -81,10 +81,10 @@ async def start(ctx: ServerContext) -> SMTPDoor:
 
     async def listen(name: str, port: int, make: Callable[[], SMTP], *, tls: bool = False
                      ) -> None:
-        server = await loop.create_server(make, bind, port, ssl=ctx.tls if tls else None,
-                                          reuse_address=True)
+        server = await loop.create_server(make, sock=listen_socket(ctx.config, port),
+                                          ssl=ctx.tls if tls else None)
         door._servers.append(server)
-        door.ports[name] = server.sockets[0].getsockname()[1]
+        door.ports[name] = bound_port(server)
 
     try:
         await listen("smtp", settings.port, factory(SMTP, inbound, starttls=True))

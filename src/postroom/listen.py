@@ -1,0 +1,34 @@
+"""Listening sockets for every door, made one way: bound to ``server.bind``, port 0 meaning a
+free port, and SO_REUSEPORT when ``server.workers > 1`` so that N worker processes share each
+port and the kernel spreads connections over them (DESIGN.md, "Processes")."""
+
+from __future__ import annotations
+
+import socket
+
+from postroom.config import Config
+
+
+def listen_socket(config: Config, port: int, backlog: int = 1024) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket for ``asyncio.start_server(sock=...)``,
+    ``loop.create_server(sock=...)`` or uvicorn."""
+    bind = config.server.bind
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if config.server.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((bind, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bound_port(sock_or_server) -> int:
+    """The port a socket (or an asyncio Server) is bound to: how tests find port-0 listeners."""
+    sock = sock_or_server.sockets[0] if hasattr(sock_or_server, "sockets") else sock_or_server
+    return sock.getsockname()[1]

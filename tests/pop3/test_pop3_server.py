@@ -425,3 +425,26 @@ async def test_retr_throughput_1000_messages_of_10kb(pop3):
     total, elapsed = await run(pipelined)
     print(f"POP3 RETR, pipelined: {total / 1e6:.1f} MB in {elapsed:.2f} s: "
           f"{1000 / elapsed:.0f} messages/s, {total / 1e6 / elapsed:.1f} MB/s")
+
+
+async def test_one_log_line_per_connection_and_command_without_secrets(pop3, caplog):
+    import logging
+    await pop3.deliver(message(1, "secret body text\r\n"))
+    logger = logging.getLogger("postroom")
+    old_propagate = logger.propagate
+    logger.propagate = True  # let caplog see postroom's lines even if serve set up logging
+    try:
+        with caplog.at_level(logging.INFO, logger="postroom.pop3"):
+            def session():
+                c = login(pop3.port)
+                c.retr(1)
+                c.quit()
+            await run(session)
+    finally:
+        logger.propagate = old_propagate
+    lines = [r.getMessage() for r in caplog.records if r.name == "postroom.pop3"]
+    assert any(line.endswith("connect tls=False") for line in lines)
+    assert any(f"{USER}] RETR +OK" in line for line in lines)
+    assert any(line.endswith("PASS +OK") for line in lines)
+    text = "\n".join(lines)
+    assert PASSWORD not in text and "secret body text" not in text

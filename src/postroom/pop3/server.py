@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from postroom.auth.sasl import AuthFailed, UnknownMechanism
 from postroom.context import ServerContext
 from postroom.listen import bound_port, listen_socket
+from postroom.log import connection_logger
 from postroom.pop3 import protocol
 from postroom.pop3.policy import apply_delete_policy
 from postroom.pop3.protocol import (Authenticate, LineBuffer, LineTooLong, Login, Maildrop,
@@ -103,11 +104,18 @@ class _Connection:
                                max_bad_commands=self.settings.max_bad_commands)
         self.account: Account | None = None
         self.mailbox: Mailbox | None = None
+        self.log = connection_logger("pop3", self.peer_ip)
         # The maildrop snapshot's blob addresses, and which of its uids still exist: refreshed
         # only when the store says the account changed, so RETR costs no store round trip.
         self.blobs: dict[int, str] = {}
         self.present: set[int] = set()
         self.changes: Subscription | None = None
+
+    def _log_command(self, line: bytes, reply: bytes) -> None:
+        # The verb and the outcome only: never an argument (PASS, AUTH data) or content.
+        if self.log.isEnabledFor(logging.INFO):
+            verb = line.split(b" ", 1)[0].strip()[:12].decode("ascii", "replace").upper()
+            self.log.info("%s %s", verb or "(empty)", reply[:4].decode("ascii", "replace").strip())
 
     def _security(self) -> Security:
         auth = self.ctx.auth
@@ -119,22 +127,29 @@ class _Connection:
 
     async def run(self) -> None:
         try:
+            self.log.info("connect tls=%s", self.tls)
             await self._send(self.session.greeting())
             while True:
                 line = await self._read_line()
                 effect = self.session.receive(line)
                 if isinstance(effect, Reply):
-                    await self._send(effect)
+                    reply = effect
                 elif isinstance(effect, Retrieve):
-                    await self._send(await self._retrieve(effect))
+                    reply = await self._retrieve(effect)
                 elif isinstance(effect, Login):
-                    await self._send(await self._login(effect))
+                    reply = await self._login(effect)
                 elif isinstance(effect, Authenticate):
-                    await self._send(await self._authenticate(effect))
+                    reply = await self._authenticate(effect)
                 elif isinstance(effect, StartTLS):
+                    self._log_command(line, effect.reply)
                     await self._start_tls(effect)
+                    continue
                 elif isinstance(effect, Update):
-                    await self._send(await self._update(effect))
+                    reply = await self._update(effect)
+                else:
+                    continue
+                self._log_command(line, reply.data)
+                await self._send(reply)
         except _Closed:
             pass
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as e:
@@ -259,6 +274,7 @@ class _Connection:
             return self.session.maildrop_unavailable("Cannot open the maildrop now",
                                                      temporary=True)
         self.account, self.mailbox = account, mailbox
+        self.log.account = account.email
         self.blobs = {r.uid: r.blob for r in rows}
         self.present = set(self.blobs)
         log.info("pop3 login %s ip=%s tls=%s messages=%d", account.email, self.peer_ip,

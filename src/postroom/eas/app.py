@@ -220,7 +220,8 @@ class EasApp:
             return
 
         element: Element | None = None
-        if body:
+        # 12.x SendMail/SmartReply/SmartForward post the MIME message itself.
+        if body and not headers.get("content-type", "").lower().startswith("message/rfc822"):
             try:
                 element = decode(body)
             except WBXMLError as e:

@@ -802,7 +802,7 @@ class EasDevice:
     wipe: str                    # WIPE_*
     access: str                  # ACCESS_*
     info: dict                   # Settings DeviceInformation: Model, OS, FriendlyName, ...
-    ping: dict                   # the last Ping's folders and heartbeat (MS-ASCMD §2.2.2.11)
+    state: dict                  # the door's: last Ping and Sync parameters, sent ClientIds
     first_seen: int
     last_seen: int
 
@@ -848,7 +848,7 @@ class EasDeviceStore(abc.ABC):
     async def eas_update_device(self, account_id: int, device_id: str, *,
                                 policy_key: int | None = None, policy_state: str | None = None,
                                 wipe: str | None = None, access: str | None = None,
-                                info: dict | None = None, ping: dict | None = None
+                                info: dict | None = None, state: dict | None = None
                                 ) -> EasDevice:
         """Creates the record when missing (an admin may block a device before it calls)."""
 
@@ -910,3 +910,9 @@ class EasDeviceStore(abc.ABC):
     async def eas_held_items(self, account_id: int, device_id: str, folder_id: str,
                              items: Sequence[str]) -> dict[str, int]:
         """The modseq the device holds of each of ``items`` (absent: not held)."""
+
+    @abc.abstractmethod
+    async def eas_set_held(self, account_id: int, device_id: str, folder_id: str,
+                           items: dict[str, int | None]) -> None:
+        """The device changed what it holds outside a Sync (MoveItems): item -> modseq, None
+        for gone. Folders the device never synced are left alone."""

@@ -197,7 +197,7 @@ CREATE TABLE IF NOT EXISTS eas_devices (
     wipe TEXT NOT NULL DEFAULT '',
     access TEXT NOT NULL DEFAULT 'allowed',
     info TEXT NOT NULL DEFAULT '{}',
-    ping TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT '{}',
     first_seen INTEGER NOT NULL,
     last_seen INTEGER NOT NULL,
     PRIMARY KEY (account_id, device_id)

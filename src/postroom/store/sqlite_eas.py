@@ -18,7 +18,7 @@ from postroom.store.api import (
 )
 
 _DEVICE_COLS = ("account_id, device_id, device_type, user_agent, policy_key, policy_state, wipe, "
-                "access, info, ping, first_seen, last_seen")
+                "access, info, state, first_seen, last_seen")
 
 _HELD = "i.account_id=:a AND i.device_id=:d AND i.folder_id=:f"
 
@@ -71,7 +71,7 @@ _QUERIES = {
 def _device(row) -> EasDevice:
     return EasDevice(account_id=row[0], device_id=row[1], device_type=row[2], user_agent=row[3],
                      policy_key=row[4], policy_state=row[5], wipe=row[6], access=row[7],
-                     info=json.loads(row[8]), ping=json.loads(row[9]), first_seen=row[10],
+                     info=json.loads(row[8]), state=json.loads(row[9]), first_seen=row[10],
                      last_seen=row[11])
 
 
@@ -126,12 +126,12 @@ class EasSQLiteMixin(EasDeviceStore):
     async def eas_update_device(self, account_id: int, device_id: str, *,
                                 policy_key: int | None = None, policy_state: str | None = None,
                                 wipe: str | None = None, access: str | None = None,
-                                info: dict | None = None, ping: dict | None = None
+                                info: dict | None = None, state: dict | None = None
                                 ) -> EasDevice:
         values = {"policy_key": policy_key, "policy_state": policy_state, "wipe": wipe,
                   "access": access,
                   "info": json.dumps(info) if info is not None else None,
-                  "ping": json.dumps(ping) if ping is not None else None}
+                  "state": json.dumps(state) if state is not None else None}
         values = {k: v for k, v in values.items() if v is not None}
 
         def tx_fn(conn, tx):
@@ -307,3 +307,13 @@ class EasSQLiteMixin(EasDeviceStore):
                     out[item] = row[0]
             return out
         return await self._run(q)
+
+    async def eas_set_held(self, account_id: int, device_id: str, folder_id: str,
+                           items: dict[str, int | None]) -> None:
+        def tx_fn(conn, tx):
+            if conn.execute("SELECT 1 FROM eas_sync WHERE account_id=? AND device_id=? AND "
+                            "folder_id=?", (account_id, device_id, folder_id)).fetchone() is None:
+                return
+            for item, modseq in items.items():
+                _set_held(conn, account_id, device_id, folder_id, item, modseq)
+        await self._write(tx_fn)

@@ -12,7 +12,6 @@ collections of the last one.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from postroom.eas import email as mail
 from postroom.eas.hierarchy import CLASS_CALENDAR, CLASS_EMAIL, Folder, item_id, split_item_id
 from postroom.eas.items import ITEM_NOT_FOUND, ITEM_OK, adapter
 from postroom.eas.protocol import CommandError, Request, Response
+from postroom.eas.push import wait_for_changes
 from postroom.eas.wbxml import E, Element, encode
 from postroom.store.api import Conflict, EasSyncState
 
@@ -104,7 +104,7 @@ class _BadWait(Exception):
         self.limit = limit
 
 
-def _since(folder: Folder, opts: mail.Options) -> int | None:
+def since_of(folder: Folder, opts: mail.Options) -> int | None:
     days = mail.FILTER_DAYS.get(opts.filter_type)
     if days is None or folder.cls not in (CLASS_EMAIL, CLASS_CALENDAR):
         return None
@@ -113,7 +113,7 @@ def _since(folder: Folder, opts: mail.Options) -> int | None:
 
 async def handle_sync(req: Request) -> Element | Response:
     body = req.body
-    cache = dict(req.device.ping.get("sync") or {})
+    cache = dict(req.device.state.get("sync") or {})
     wait: float | None = None
     window_total = None
     if body is None:
@@ -156,13 +156,13 @@ async def handle_sync(req: Request) -> Element | Response:
                  "wait": wait}
     if new_cache != cache:
         await req.store.eas_update_device(req.account.id, req.device.device_id,
-                                          ping={**req.device.ping, "sync": new_cache})
+                                          state={**req.device.state, "sync": new_cache})
 
     # Long poll: nothing to say yet, so wait for the store to change.
     if wait and not any(c.responses or c.status != OK or c.initial or c.commands
                         for c in collections):
         if not await _has_changes(req, collections):
-            woke = await _wait_for_changes(req, collections, wait)
+            woke = await wait_for_changes(req, lambda: _has_changes(req, collections), wait)
             if not woke:
                 return Response(200)   # MS-ASCMD §2.2.1.21: empty answer, nothing changed
 
@@ -298,32 +298,9 @@ async def _has_changes(req: Request, collections: list[Collection]) -> bool:
             continue
         if await req.store.eas_sync_count(req.account.id, req.device.device_id,
                                           c.collection_id, c.folder.source, c.folder.source_id,
-                                          _since(c.folder, c.opts)):
+                                          since_of(c.folder, c.opts)):
             return True
     return False
-
-
-async def _wait_for_changes(req: Request, collections: list[Collection], seconds: float) -> bool:
-    app = req.app
-    ended = app.begin_wait(req.account.id, req.device.device_id)
-    deadline = asyncio.get_running_loop().time() + seconds
-    try:
-        with req.store.notifier.subscribe(req.account.id) as sub:
-            while True:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0 or ended.is_set():
-                    return False
-                ended_task = asyncio.ensure_future(ended.wait())
-                changed_task = asyncio.ensure_future(sub.wait(left))
-                done, pending = await asyncio.wait({ended_task, changed_task},
-                                                   return_when=asyncio.FIRST_COMPLETED)
-                for t in pending:
-                    t.cancel()
-                if changed_task in done and changed_task.result():
-                    if await _has_changes(req, collections):
-                        return True
-    finally:
-        app.end_wait(req.account.id, req.device.device_id, ended)
 
 
 async def _answer(req: Request, c: Collection, budget: list[int], left: list[int]) -> Element:
@@ -344,7 +321,7 @@ async def _answer(req: Request, c: Collection, budget: list[int], left: list[int
     if c.get_changes and left[0] > 0:
         window = min(c.window, left[0])
         diff = await store.eas_sync_diff(acc.id, dev, c.collection_id, c.folder.source,
-                                         c.folder.source_id, window, _since(c.folder, c.opts))
+                                         c.folder.source_id, window, since_of(c.folder, c.opts))
         more = diff.more
         items = adapter(c.folder)
         sid = c.folder.server_id

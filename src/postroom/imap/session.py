@@ -22,6 +22,7 @@ from postroom.store.api import (Account, AlreadyExists, Conflict, InvalidName, N
 
 if TYPE_CHECKING:
     from postroom.context import ServerContext
+    from postroom.imap.commands.notify import Notify
     from postroom.imap.server import IMAPDoor
 
 log = logging.getLogger("postroom.imap")
@@ -100,7 +101,7 @@ class Session:
         self.selected: SelectedMailbox | None = None
         self.enabled: set[str] = set()
         self.searchres: list[int] = []          # RFC 5182 "$"
-        self.notify = None                      # RFC 5465 state, set by NOTIFY
+        self.notify: Notify | None = None       # RFC 5465 state, set by NOTIFY
         self.commands_before_auth = 0
         # Output waits here as pieces (not one growing buffer) so a big literal is copied
         # once, when the pieces are joined for the socket.
@@ -208,12 +209,18 @@ class Session:
         finally:
             if self.selected is not None:
                 self.selected = None
+            if self.notify is not None:
+                self.notify.close()
+                self.notify = None
             self.conn.close()
 
     async def _receive(self, timeout: float) -> None:
         await self.flush()
         try:
-            data = await asyncio.wait_for(self.conn.read(), timeout)
+            if self.notify is None:
+                data = await asyncio.wait_for(self.conn.read(), timeout)
+            else:
+                data = await self._read_notifying(timeout)
         except asyncio.TimeoutError:
             # RFC 9051 §5.4: the autologout timer; say why before closing.
             self.untagged("BYE [UNAVAILABLE] Autologout; idle for too long")
@@ -227,6 +234,37 @@ class Session:
         if not data:
             raise Closed("client closed the connection")
         self.reader.receive_data(data)
+
+    async def _read_notifying(self, timeout: float) -> bytes:
+        """Reads from the client and, while no command is in progress, pushes what NOTIFY asks
+        for as it happens (RFC 5465 §3). Pushes do not reset the autologout timer."""
+        assert self.notify is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        read = asyncio.ensure_future(self.conn.read())
+        try:
+            while True:
+                change = asyncio.ensure_future(self.notify.wait())
+                done, _ = await asyncio.wait({read, change}, timeout=deadline - loop.time(),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if change not in done:
+                    change.cancel()
+                if read in done:
+                    return read.result()
+                if change not in done:
+                    raise asyncio.TimeoutError
+                if change.result():
+                    await self.push_changes()
+        finally:
+            if not read.done():
+                # Safe: a pending StreamReader.read() loses no data when cancelled.
+                read.cancel()
+
+    async def push_changes(self) -> None:
+        """Reports what NOTIFY asks for, outside a command."""
+        if self.notify is not None:
+            await self.notify.deliver(self)
+        await self.flush()
 
     async def _answer_error(self, ev: Error) -> None:
         code = f"[{ev.code}] " if ev.code else ""

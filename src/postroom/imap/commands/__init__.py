@@ -3,9 +3,9 @@ the parsed command, checks its arguments, calls the store, writes untagged respo
 the tagged OK text (or raises Bad/No). The state table in ``imap/state.py`` is checked first."""
 
 from postroom.imap.commands import (append, auth, copy, fetch, flags, idle, mailboxes,
-                                    metadata, quota, search, select)
+                                    metadata, notify, quota, search, select)
 
 HANDLERS = {}
 for _module in (auth, mailboxes, select, append, fetch, flags, copy, search, idle, quota,
-                metadata):
+                metadata, notify):
     HANDLERS.update(_module.HANDLERS)

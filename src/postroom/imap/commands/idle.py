@@ -36,8 +36,11 @@ async def idle(s: "Session", cmd: Command) -> str:
                 if line.strip().upper() != b"DONE":
                     raise Bad("Expected DONE")
                 return "IDLE terminated"
-            if change.result() and s.selected is not None:
-                await s.selected.report_changes(s, allow_expunge=True)
+            if change.result():
+                if s.selected is not None:
+                    await s.selected.report_changes(s, allow_expunge=True)
+                if s.notify is not None:
+                    await s.notify.deliver(s)    # RFC 5465 §3: NOTIFY's events too
                 await s.flush()
     finally:
         sub.close()

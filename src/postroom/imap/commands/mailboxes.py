@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from postroom.imap.args import Args, Bad, No, as_text, encode_mailbox, mailbox_name
 from postroom.imap.wire import Command, astring
-from postroom.store.api import ROLE_INBOX, SEPARATOR, Mailbox
+from postroom.store.api import ROLE_INBOX, SEPARATOR, Mailbox, MailboxStatus
 
 if TYPE_CHECKING:
     from postroom.imap.session import Session
@@ -151,7 +151,7 @@ async def emit_list(s: "Session", verb: str, reference: str, patterns: list[str]
                + extended.encode() + b"\r\n")
         emitted.add(name)
         if status_items and mbox is not None:
-            await _status_response(s, mbox, status_items)
+            await status_response(s, mbox, status_items)
         await s.maybe_flush()
 
 
@@ -251,12 +251,15 @@ async def status(s: "Session", cmd: Command) -> str:
         if item not in STATUS_ITEMS:
             raise Bad(f"Unknown STATUS item {item[:30]}")
     mbox = await _mailbox(s, name)
-    await _status_response(s, mbox, items)
+    await status_response(s, mbox, items)
     return "STATUS completed"
 
 
-async def _status_response(s: "Session", mbox: Mailbox, items: list[str]) -> None:
-    st = await s.store.mailbox_status(s.account_id, mbox.id)
+async def status_response(s: "Session", mbox: Mailbox, items: list[str],
+                          st: MailboxStatus | None = None) -> None:
+    """``* STATUS`` with ``items``, from ``st`` when the caller has read it already."""
+    if st is None:
+        st = await s.store.mailbox_status(s.account_id, mbox.id)
     values = {"MESSAGES": st.messages, "UIDNEXT": st.uidnext, "UIDVALIDITY": st.uidvalidity,
               "UNSEEN": st.unseen, "DELETED": st.deleted, "SIZE": st.size, "RECENT": 0,
               "HIGHESTMODSEQ": st.highestmodseq,

@@ -120,11 +120,17 @@ def _walk(part: Part, out: list[Part]) -> None:
         out.append(part)
 
 
-def view(raw: bytes, parts_json: str) -> MessageView:
+def headers_of(raw: bytes) -> dict[str, str]:
+    """The message's header fields, decoded: lower-case name -> first value."""
     end, _ = header_bounds(raw, 0)
     headers: dict[str, str] = {}
     for name, _, value in header_fields(raw[:end]):
         headers.setdefault(name, decode_header(value.replace(b"\r", b"").replace(b"\n", b"")))
+    return headers
+
+
+def view(raw: bytes, parts_json: str) -> MessageView:
+    headers = headers_of(raw)
     root = Part.from_json(parts_json)
     leaves: list[Part] = []
     _walk(root, leaves)

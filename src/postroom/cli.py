@@ -793,6 +793,72 @@ cli.add_command(_pim_commands("calendar", "calendar", "ics"))
 cli.add_command(_pim_commands("addressbook", "contacts", "vcf"))
 
 
+# --- ActiveSync devices -------------------------------------------------------------------------
+
+@cli.group()
+def device() -> None:
+    """ActiveSync devices: list, remote wipe, block and allow."""
+
+
+@device.command("list")
+@click.argument("user", required=False)
+@config_options
+def device_list(user: str | None, config_file: str | None, data_dir: str | None) -> None:
+    """List devices (of USER, or of every user)."""
+    cfg = load_config(config_file, data_dir)
+
+    async def work(store: Store) -> list[tuple]:
+        import datetime as dt
+        emails = {a.id: a.email for a in await store.list_accounts()}
+        account_id = (await _account(store, _email(user))).id if user else None
+        rows = []
+        for d in await store.eas_list_devices(account_id):
+            seen = dt.datetime.fromtimestamp(d.last_seen, dt.timezone.utc)
+            rows.append((emails.get(d.account_id, str(d.account_id)), d.device_id,
+                         d.device_type, d.info.get("Model", ""), d.policy_state,
+                         d.wipe or "-", d.access, seen.strftime("%Y-%m-%d %H:%M")))
+        return rows
+
+    rows = with_store(cfg, work)
+    table = Table("user", "device id", "type", "model", "policy", "wipe", "access", "last seen")
+    for row in rows:
+        table.add_row(*row)
+    _console().print(table if rows else "No devices.")
+
+
+def _device_command(name: str, help_text: str, message: str, **changes: Any) -> None:
+    @device.command(name, help=help_text)
+    @click.argument("user")
+    @click.argument("device_id")
+    @config_options
+    def command(user: str, device_id: str, config_file: str | None, data_dir: str | None,
+                **options: Any) -> None:
+        cfg = load_config(config_file, data_dir)
+
+        async def work(store: Store) -> None:
+            account = await _account(store, _email(user))
+            values = dict(changes)
+            if options.get("account_only"):
+                values["wipe"] = "account-requested"
+            await store.eas_update_device(account.id, device_id, **values)
+
+        with_store(cfg, work)
+        _console().print(message.format(device=device_id, user=user), soft_wrap=True)
+
+    if name == "wipe":
+        click.option("--account-only", is_flag=True,
+                     help="Remove only this account's data (EAS 16.1 devices).")(command)
+
+
+_device_command("wipe", "Wipe DEVICE_ID of USER at its next connection (MS-ASPROV RemoteWipe).",
+                "Device {device} of {user} will be wiped at its next connection.",
+                wipe="requested", access="allowed")
+_device_command("block", "Refuse every request of DEVICE_ID of USER (HTTP 403).",
+                "Device {device} of {user} is blocked.", access="blocked")
+_device_command("allow", "Allow DEVICE_ID of USER again (and forget a finished wipe).",
+                "Device {device} of {user} is allowed.", access="allowed", wipe="")
+
+
 # --- entry point --------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,9 +27,14 @@ def flag_list(flags: Iterable[str]) -> str:
 
 class SelectedMailbox:
     def __init__(self, mailbox: Mailbox, *, readonly: bool, uids: Iterable[int], modseq: int,
-                 keywords: Iterable[str] = ()):
+                 keywords: Iterable[str] = (), account_id: int | None = None,
+                 rights: str = "lrswipkxtea"):
         self.mailbox = mailbox
         self.id = mailbox.id
+        # The owner's account (another user's for a shared mailbox, imap/shared.py): every
+        # store call about this mailbox uses it. ``rights`` are the session user's (RFC 4314).
+        self.account_id = mailbox.account_id if account_id is None else account_id
+        self.rights = rights
         self.readonly = readonly
         # 8 bytes per message: a 100,000-message mailbox costs 800 kB per session.
         self.uids = array("Q", uids)
@@ -100,7 +105,7 @@ class SelectedMailbox:
         """Reads the change log since the last look and announces what the client may hear."""
         store = session.store
         try:
-            changes = await store.changes_since(session.account_id, self.id, self.modseq)
+            changes = await store.changes_since(self.account_id, self.id, self.modseq)
         except NotFound:
             # Another session deleted the mailbox: nothing sensible is left to number
             # (RFC 9051 §7.1.5 lets the server end the connection with BYE).

@@ -38,6 +38,8 @@ ALLOWED: dict[str, frozenset[State]] = {
     "GETQUOTA": _AUTH, "GETQUOTAROOT": _AUTH, "SETQUOTA": _AUTH,            # RFC 9208
     "GETMETADATA": _AUTH, "SETMETADATA": _AUTH,                            # RFC 5464
     "NOTIFY": _AUTH,                                                       # RFC 5465
+    "SETACL": _AUTH, "DELETEACL": _AUTH, "GETACL": _AUTH, "LISTRIGHTS": _AUTH,
+    "MYRIGHTS": _AUTH,                                                     # RFC 4314
     # §6.4 selected
     "CLOSE": _SELECTED, "UNSELECT": _SELECTED, "EXPUNGE": _SELECTED, "CHECK": _SELECTED,
     "SEARCH": _SELECTED, "FETCH": _SELECTED, "STORE": _SELECTED, "COPY": _SELECTED,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from postroom.imap.args import Args, Bad, No, compress_uids, date_time, flag_list, mailbox_name
+from postroom.imap.shared import find_or_fail, right_for_flag
 from postroom.imap.wire import Command, String
 
 if TYPE_CHECKING:
@@ -39,14 +40,18 @@ async def append(s: "Session", cmd: Command) -> tuple[str, str]:
         items.append((bytes(msg), flags, when))
     if not items:
         raise Bad("Missing message")
-    mbox = await s.store.get_mailbox(s.account_id, name)
-    if mbox is None:
-        raise No("No such mailbox", "TRYCREATE")
+    place = await find_or_fail(s, name, "TRYCREATE")
+    place.require("i", "adding messages to this mailbox")
+    owner, mbox = place.account_id, place.mailbox
+    if place.shared:
+        # Flags the user may not set there are dropped (RFC 4314 §4).
+        items = [(raw, [f for f in flags if right_for_flag(f) in place.rights], when)
+                 for raw, flags, when in items]
     if len(items) == 1:
         raw, flags, when = items[0]
-        results = [await s.store.append(s.account_id, mbox.id, raw, flags, when)]
+        results = [await s.store.append(owner, mbox.id, raw, flags, when)]
     else:
-        results = await s.store.append_many(s.account_id, mbox.id, items)
+        results = await s.store.append_many(owner, mbox.id, items)
     uids = compress_uids(sorted(r.uid for r in results))
     return (f"APPENDUID {results[0].uidvalidity} {uids}", "APPEND completed")
 

@@ -17,14 +17,14 @@ from postroom.imap.wire import Command
 if TYPE_CHECKING:
     from postroom.imap.session import Session
 
-# What works fully, after login (RFC 9051 §7.2.2). ACL is absent: the store has no sharing yet.
+# What works fully, after login (RFC 9051 §7.2.2).
 AUTHENTICATED_CAPABILITIES = (
     "IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
     "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
     "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT",
     "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "QUOTA", "QUOTA=RES-STORAGE",
     "METADATA", "COMPRESS=DEFLATE", "UTF8=ACCEPT", "STATUS=SIZE", "SAVEDATE",
-    "OBJECTID", "PREVIEW", "WITHIN", "MULTIAPPEND", "BINARY", "NOTIFY",
+    "OBJECTID", "PREVIEW", "WITHIN", "MULTIAPPEND", "BINARY", "NOTIFY", "ACL", "RIGHTS=kxte",
 )
 PREAUTH_CAPABILITIES = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE",
                         "IDLE")

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 
 from postroom.imap.args import Args, No, compress_uids, mailbox_name
 from postroom.imap.commands.fetch import resolve_set
+from postroom.imap.selected import SelectedMailbox
+from postroom.imap.shared import Place, find_or_fail, right_for_flag
 from postroom.imap.wire import Command
+from postroom.store.api import CopyResult
 
 if TYPE_CHECKING:
     from postroom.imap.session import Session
@@ -22,20 +25,23 @@ async def copy(s: "Session", cmd: Command) -> tuple[str | None, str] | str:
     uids = resolve_set(s, a.atom("sequence set"), by_uid)
     name = mailbox_name(a.next("mailbox name"), utf8=s.utf8)
     a.end()
-    dest = await s.store.get_mailbox(s.account_id, name)
-    if dest is None:
-        raise No("No such mailbox", "TRYCREATE")
+    dest = await find_or_fail(s, name, "TRYCREATE")
+    dest.require("i", "adding messages to the destination")
     verb = "MOVE" if moving else "COPY"
     if moving and view.readonly:
         raise No("Mailbox is read-only", "READ-ONLY")
+    if moving and any(r not in view.rights for r in "te"):
+        raise No("Permission denied: removing messages from this mailbox", "NOPERM")
     if not uids:
         return f"{verb} completed"
-    if moving:
-        if dest.id == view.id:
-            raise No("Cannot move a message into the mailbox it is in", "CANNOT")
-        result = await s.store.move(s.account_id, view.id, uids, dest.id)
+    if moving and dest.mailbox.id == view.id and dest.account_id == view.account_id:
+        raise No("Cannot move a message into the mailbox it is in", "CANNOT")
+    if dest.account_id != view.account_id:
+        result = await _copy_across(s, view, uids, dest, moving)
+    elif moving:
+        result = await s.store.move(view.account_id, view.id, uids, dest.mailbox.id)
     else:
-        result = await s.store.copy(s.account_id, view.id, uids, dest.id)
+        result = await s.store.copy(view.account_id, view.id, uids, dest.mailbox.id)
     if not result.pairs:
         if not by_uid:
             raise No("The messages no longer exist", "EXPUNGEISSUED")
@@ -52,6 +58,25 @@ async def copy(s: "Session", cmd: Command) -> tuple[str | None, str] | str:
         view.remove(s, [p[0] for p in result.pairs])
         return f"{verb} completed"
     return (code, f"{verb} completed")
+
+
+async def _copy_across(s: "Session", view: SelectedMailbox, uids: list[int], dest: Place,
+                       moving: bool) -> CopyResult:
+    """COPY/MOVE between two users' mailboxes (one of them shared): the store copies within
+    an account, so the messages are appended to the other account (the same blobs, stored
+    once) and, for MOVE, then removed from the source."""
+    rows = await s.store.fetch_tuples(view.account_id, view.id, uids, ("blob", "internal_date"))
+    raws = await s.store.read_blobs([(row[3], 0, None) for row in rows])
+    # Flags the user may not set in the destination are dropped (RFC 4314 §4).
+    items = [(raw, [f for f in row[2] if right_for_flag(f) in dest.rights], row[4])
+             for row, raw in zip(rows, raws)]
+    results = await s.store.append_many(dest.account_id, dest.mailbox.id, items) if items \
+        else []
+    if moving and rows:
+        await s.store.remove(view.account_id, view.id, [row[0] for row in rows])
+    pairs = [(row[0], r.uid) for row, r in zip(rows, results)]
+    return CopyResult(results[0].uidvalidity if results else dest.mailbox.uidvalidity, pairs,
+                      results[-1].modseq if results else 0)
 
 
 HANDLERS = {"COPY": copy, "UID COPY": copy, "MOVE": copy, "UID MOVE": copy}

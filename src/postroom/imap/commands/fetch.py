@@ -206,7 +206,7 @@ async def fetch(s: "Session", cmd: Command) -> tuple[str | None, str] | str:
     if by_uid and "UID" not in plan.items:
         plan.items.insert(0, "UID")
     if want_vanished and changed_since is not None:
-        ch = await s.store.changes_since(s.account_id, view.id, changed_since)
+        ch = await s.store.changes_since(view.account_id, view.id, changed_since)
         requested = _requested_ranges(a.tokens[0], view)
         gone = [u for u in ch.vanished if any(lo <= u <= hi for lo, hi in requested)]
         if gone:
@@ -244,7 +244,8 @@ async def emit_fetch(s: "Session", view: SelectedMailbox, uids: list[int], plan:
     only for the spans the sections need, a group of messages per thread hop, the next group
     read while this one is written."""
     missing = 0
-    set_seen = plan.sets_seen and not view.readonly
+    # RFC 4314 §4: without the "s" right a non-PEEK fetch leaves \Seen alone.
+    set_seen = plan.sets_seen and not view.readonly and "s" in view.rights
     want_modseq = s.condstore and ("FLAGS" in plan.items or "MODSEQ" in plan.items
                                    or changed_since is not None)
     r = _Renderer(plan, want_modseq)
@@ -255,7 +256,7 @@ async def emit_fetch(s: "Session", view: SelectedMailbox, uids: list[int], plan:
         if k >= len(chunks):
             return None
         return asyncio.ensure_future(
-            s.store.fetch_tuples(s.account_id, view.id, chunks[k], r.fields))
+            s.store.fetch_tuples(view.account_id, view.id, chunks[k], r.fields))
     # The store reads the next chunk while this one is rendered and written.
     pending = load(0)
     try:
@@ -336,7 +337,7 @@ async def _set_seen(s: "Session", view: SelectedMailbox, rows: list[tuple],
     unseen = [row[0] for row in rows if api.SEEN not in row[2]]
     if not unseen:
         return rows
-    res = await s.store.store_flags(s.account_id, view.id, unseen, "add", [api.SEEN])
+    res = await s.store.store_flags(view.account_id, view.id, unseen, "add", [api.SEEN])
     by = {c.uid: c for c in res.changed}
     out = []
     for row in rows:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from postroom.imap.args import Args, Bad, No, as_text, compress_uids, flag_list, number
 from postroom.imap.commands.fetch import resolve_set
 from postroom.imap.selected import flag_list as render_flags
+from postroom.imap.shared import right_for_flag
 from postroom.imap.wire import Command
 
 if TYPE_CHECKING:
@@ -42,7 +43,12 @@ async def store(s: "Session", cmd: Command) -> tuple[str | None, str] | str:
         raise No("Mailbox is read-only", "READ-ONLY")
     if not uids:
         return "STORE completed"
-    result = await s.store.store_flags(s.account_id, view.id, uids, op, flags,
+    needed = {right_for_flag(f) for f in flags}
+    if op == "set":
+        needed |= {"s", "t", "w"}           # FLAGS replaces (may clear) every kind
+    if any(r not in view.rights for r in needed):
+        raise No("Permission denied: changing these flags", "NOPERM")
+    result = await s.store.store_flags(view.account_id, view.id, uids, op, flags,
                                        unchanged_since=unchanged_since)
     if op != "remove":
         view.note_flags(s, [tuple(flags)])
@@ -68,7 +74,8 @@ async def store(s: "Session", cmd: Command) -> tuple[str | None, str] | str:
         modified = set(result.modified)
         rest_uids = [u for u in uids if u not in reported and u not in modified]
         for start in range(0, len(rest_uids), 1000):
-            for e in await s.store.entries(s.account_id, view.id, rest_uids[start:start + 1000]):
+            for e in await s.store.entries(view.account_id, view.id,
+                                           rest_uids[start:start + 1000]):
                 seq = view.seq_of(e.uid)
                 if seq is None:
                     continue

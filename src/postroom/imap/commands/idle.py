@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 async def idle(s: "Session", cmd: Command) -> str:
     Args(cmd.args).end()
-    sub = s.store.notifier.subscribe(s.account_id)
+    # A shared mailbox's changes are its owner's account's.
+    sub = s.store.notifier.subscribe(s.selected.account_id if s.selected else s.account_id)
     line_task: asyncio.Task | None = None
     try:
         if s.selected is not None:

@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from postroom.imap.args import Args, Bad, No, as_text, encode_mailbox, mailbox_name
+from postroom.imap.shared import OTHER_USERS, find_or_fail, shared_with_me
 from postroom.imap.wire import Command, astring
 from postroom.store.api import ROLE_INBOX, SEPARATOR, Mailbox, MailboxStatus
 
@@ -32,8 +33,9 @@ def name_out(s: "Session", name: str) -> bytes:
 
 async def namespace(s: "Session", cmd: Command) -> str:
     Args(cmd.args).end()
-    # RFC 2342: one personal namespace, no other users' or shared ones (no ACL yet).
-    s.untagged(f'NAMESPACE (("" "{SEPARATOR}")) NIL NIL')
+    # RFC 2342: the personal namespace and the folders other users shared (RFC 4314).
+    s.untagged(f'NAMESPACE (("" "{SEPARATOR}")) (("{OTHER_USERS}{SEPARATOR}" "{SEPARATOR}")) '
+               f'NIL')
     return "NAMESPACE completed"
 
 
@@ -113,10 +115,16 @@ async def list_(s: "Session", cmd: Command) -> str:
 async def emit_list(s: "Session", verb: str, reference: str, patterns: list[str],
                     selection: set[str], ret: set[str], status_items: list[str]) -> None:
     mailboxes = await s.store.list_mailboxes(s.account_id)
-    by_name = {m.name: m for m in mailboxes}
+    by_name: dict[str, Mailbox | None] = {m.name: m for m in mailboxes}
+    # Shared folders under "Other Users/<owner>/", their two levels of parents not selectable.
+    for place in await shared_with_me(s):
+        by_name[place.name] = place.mailbox
+        owner_level = place.name[:-len(place.mailbox.name) - 1]
+        by_name.setdefault(owner_level, None)
+        by_name.setdefault(OTHER_USERS, None)
     subscribed = set(await s.store.list_subscriptions(s.account_id)) \
         if ("SUBSCRIBED" in selection or "SUBSCRIBED" in ret or verb == "LSUB") else set()
-    has_children = {m.name.rsplit(SEPARATOR, 1)[0] for m in mailboxes if SEPARATOR in m.name}
+    has_children = {n.rsplit(SEPARATOR, 1)[0] for n in by_name if SEPARATOR in n}
     rxs = [_pattern_rx(reference + p) for p in patterns if p != ""]
     candidates = sorted(set(by_name) | (subscribed if "SUBSCRIBED" in selection
                                          or verb == "LSUB" else set()),
@@ -137,7 +145,9 @@ async def emit_list(s: "Session", verb: str, reference: str, patterns: list[str]
                     continue
         if "SPECIAL-USE" in selection and (mbox is None or not _use_attr(mbox)):
             continue
-        if mbox is None:
+        if mbox is None and name in by_name:
+            attrs += ["\\Noselect", "\\HasChildren"] if verb == "LIST" else ["\\Noselect"]
+        elif mbox is None:
             attrs.append("\\NonExistent" if verb == "LIST" else "\\Noselect")
         elif verb == "LIST":
             attrs.append("\\HasChildren" if name in has_children else "\\HasNoChildren")
@@ -151,7 +161,7 @@ async def emit_list(s: "Session", verb: str, reference: str, patterns: list[str]
                + extended.encode() + b"\r\n")
         emitted.add(name)
         if status_items and mbox is not None:
-            await status_response(s, mbox, status_items)
+            await status_response(s, mbox, status_items, name=name)
         await s.maybe_flush()
 
 
@@ -189,6 +199,7 @@ async def create(s: "Session", cmd: Command) -> tuple[str, str]:
     a.end()
     if not name or name.upper() == "INBOX":
         raise No("Cannot create that mailbox", "ALREADYEXISTS" if name else "CANNOT")
+    _not_other_users(name)
     if use is not None and await s.store.get_mailbox_by_role(s.account_id, use) is not None:
         raise No(f"A mailbox already has the {use} role", "USEATTR")
     mbox = await s.store.create_mailbox(s.account_id, name, special_use=use)
@@ -216,6 +227,7 @@ async def rename(s: "Session", cmd: Command) -> str:
     mbox = await _mailbox(s, old)
     if not new or new == "INBOX":
         raise No("Cannot rename to that name", "ALREADYEXISTS" if new else "CANNOT")
+    _not_other_users(new)
     if await s.store.get_mailbox(s.account_id, new) is not None:
         raise No("A mailbox with that name exists", "ALREADYEXISTS")
     await s.store.rename_mailbox(s.account_id, mbox.id, new)
@@ -226,7 +238,7 @@ async def subscribe(s: "Session", cmd: Command) -> str:
     a = Args(cmd.args)
     name = mailbox_name(a.next("mailbox name"), utf8=s.utf8)
     a.end()
-    await _mailbox(s, name)
+    await find_or_fail(s, name)
     await s.store.subscribe(s.account_id, name, True)
     return "SUBSCRIBE completed"
 
@@ -250,16 +262,18 @@ async def status(s: "Session", cmd: Command) -> str:
     for item in items:
         if item not in STATUS_ITEMS:
             raise Bad(f"Unknown STATUS item {item[:30]}")
-    mbox = await _mailbox(s, name)
-    await status_response(s, mbox, items)
+    place = await find_or_fail(s, name)
+    place.require("r", "reading this mailbox")
+    await status_response(s, place.mailbox, items, name=place.name)
     return "STATUS completed"
 
 
 async def status_response(s: "Session", mbox: Mailbox, items: list[str],
-                          st: MailboxStatus | None = None) -> None:
-    """``* STATUS`` with ``items``, from ``st`` when the caller has read it already."""
+                          st: MailboxStatus | None = None, name: str | None = None) -> None:
+    """``* STATUS`` with ``items``, from ``st`` when the caller has read it already; ``name``
+    is how the client names the mailbox when it is another user's (imap/shared.py)."""
     if st is None:
-        st = await s.store.mailbox_status(s.account_id, mbox.id)
+        st = await s.store.mailbox_status(mbox.account_id, mbox.id)
     values = {"MESSAGES": st.messages, "UIDNEXT": st.uidnext, "UIDVALIDITY": st.uidvalidity,
               "UNSEEN": st.unseen, "DELETED": st.deleted, "SIZE": st.size, "RECENT": 0,
               "HIGHESTMODSEQ": st.highestmodseq,
@@ -269,7 +283,13 @@ async def status_response(s: "Session", mbox: Mailbox, items: list[str],
         # RFC 7162 §3.1.2: asking for it is a CONDSTORE-enabling command.
         s.enabled.add("CONDSTORE")
     body = " ".join(f"{i} {values[i]}" for i in dict.fromkeys(items))
-    s.send(b"* STATUS " + name_out(s, mbox.name) + f" ({body})\r\n".encode())
+    s.send(b"* STATUS " + name_out(s, name or mbox.name) + f" ({body})\r\n".encode())
+
+
+def _not_other_users(name: str) -> None:
+    """Names under "Other Users/" are other users' folders, never one of the user's own."""
+    if name == OTHER_USERS or name.startswith(OTHER_USERS + SEPARATOR):
+        raise No(f"Names under {OTHER_USERS} are other users' folders", "CANNOT")
 
 
 async def _mailbox(s: "Session", name: str) -> Mailbox:

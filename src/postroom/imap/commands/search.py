@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from postroom.imap.args import (Args, Bad, No, as_text, compress_uids, flag, number,
                                 parse_sequence_set, search_date, seq_ranges_to_uid_ranges,
                                 uid_ranges)
+from postroom.imap.selected import SelectedMailbox
 from postroom.imap.wire import Command
 from postroom.store import api
 from postroom.store import search as S
@@ -197,12 +198,12 @@ async def search(s: "Session", cmd: Command) -> str:
     _charset(a)
     keys = _Keys(s, a.tokens[a.i:])
     criteria = keys.all()
-    uids = await s.store.search(s.account_id, view.id, criteria)
+    uids = await s.store.search(view.account_id, view.id, criteria)
     present = [u for u in uids if view.seq_of(u) is not None]
     ids = present if by_uid else [view.seq_of(u) for u in present]
     modseq = None
     if keys.max_modseq and present:
-        modseq = max(e.modseq for e in await _entries(s, view.id, present))
+        modseq = max(e.modseq for e in await _entries(s, view, present))
     if ret is None and not s.rev2:
         line = "SEARCH" + "".join(f" {i}" for i in ids)
         if modseq is not None:
@@ -242,17 +243,18 @@ async def search(s: "Session", cmd: Command) -> str:
     return "SEARCH completed"
 
 
-async def _entries(s: "Session", mailbox_id: int, uids: list[int]) -> list[api.Entry]:
+async def _entries(s: "Session", view: SelectedMailbox, uids: list[int]) -> list[api.Entry]:
     out = []
     for i in range(0, len(uids), 1000):
-        out += await s.store.entries(s.account_id, mailbox_id, uids[i:i + 1000])
+        out += await s.store.entries(view.account_id, view.id, uids[i:i + 1000])
     return out
 
 
-async def _rows(s: "Session", mailbox_id: int, uids: list[int], columns) -> list[api.MessageRow]:
+async def _rows(s: "Session", view: SelectedMailbox, uids: list[int], columns
+                ) -> list[api.MessageRow]:
     out = []
     for i in range(0, len(uids), 500):
-        out += await s.store.fetch(s.account_id, mailbox_id, uids[i:i + 500], columns)
+        out += await s.store.fetch(view.account_id, view.id, uids[i:i + 500], columns)
     return out
 
 
@@ -305,9 +307,9 @@ async def sort(s: "Session", cmd: Command) -> str:
     if cs not in CHARSETS:
         raise No("Unsupported charset", "BADCHARSET (" + " ".join(CHARSETS) + ")")
     criteria = _Keys(s, a.tokens[a.i:]).all()
-    uids = [u for u in await s.store.search(s.account_id, view.id, criteria)
+    uids = [u for u in await s.store.search(view.account_id, view.id, criteria)
             if view.seq_of(u) is not None]
-    rows = await _rows(s, view.id, uids, [api.FETCH_SORT])
+    rows = await _rows(s, view, uids, [api.FETCH_SORT])
     # Stable sorts from the last key to the first; ties end in uid (= sequence) order.
     rows.sort(key=lambda r: r.uid)
     for key, rev in reversed(program):
@@ -480,9 +482,9 @@ async def thread(s: "Session", cmd: Command) -> str:
     if cs not in CHARSETS:
         raise No("Unsupported charset", "BADCHARSET (" + " ".join(CHARSETS) + ")")
     criteria = _Keys(s, a.tokens[a.i:]).all()
-    uids = [u for u in await s.store.search(s.account_id, view.id, criteria)
+    uids = [u for u in await s.store.search(view.account_id, view.id, criteria)
             if view.seq_of(u) is not None]
-    rows = await _rows(s, view.id, uids, [api.FETCH_SORT, api.FETCH_THREADING])
+    rows = await _rows(s, view, uids, [api.FETCH_SORT, api.FETCH_THREADING])
 
     def ident(r: api.MessageRow):
         return r.uid if by_uid else view.seq_of(r.uid)

@@ -10,6 +10,7 @@ from postroom.imap.args import (Args, Bad, No, as_text, compress_uids, mailbox_n
                                 parse_sequence_set, uid_ranges, uids_in)
 from postroom.imap.commands.mailboxes import mailbox_objectid, name_out
 from postroom.imap.selected import SelectedMailbox, flag_list
+from postroom.imap.shared import find_or_fail
 from postroom.imap.state import State
 from postroom.imap.wire import Command
 from postroom.store.api import SEPARATOR
@@ -52,14 +53,16 @@ async def _open(s: "Session", cmd: Command, *, readonly: bool) -> tuple[str, str
         s.selected = None
         s.state = State.AUTHENTICATED
         s.untagged("OK [CLOSED] Previous mailbox closed")
-    mbox = await s.store.get_mailbox(s.account_id, name)
-    if mbox is None:
-        raise No("No such mailbox", "NONEXISTENT")
-    status = await s.store.mailbox_status(s.account_id, mbox.id)
-    uids = await s.store.uids(s.account_id, mbox.id)
-    keywords = await s.store.mailbox_keywords(s.account_id, mbox.id)
+    place = await find_or_fail(s, name)
+    place.require("r", "reading this mailbox")
+    # RFC 4314 §4: with none of the rights to change it, the mailbox opens read-only.
+    readonly = readonly or not any(r in place.rights for r in "swte")
+    owner, mbox = place.account_id, place.mailbox
+    status = await s.store.mailbox_status(owner, mbox.id)
+    uids = await s.store.uids(owner, mbox.id)
+    keywords = await s.store.mailbox_keywords(owner, mbox.id)
     view = SelectedMailbox(mbox, readonly=readonly, uids=uids, modseq=status.highestmodseq,
-                           keywords=keywords)
+                           keywords=keywords, account_id=owner, rights=place.rights)
     view.uidnext = status.uidnext
     s.untagged(f"{len(view)} EXISTS")
     if not s.rev2:
@@ -74,7 +77,7 @@ async def _open(s: "Session", cmd: Command, *, readonly: bool) -> tuple[str, str
     s.untagged(f"OK [HIGHESTMODSEQ {status.highestmodseq}] Highest")
     s.untagged(f"OK [MAILBOXID ({mailbox_objectid(mbox)})] Ok")
     if s.rev2:
-        s.send(b"* LIST () \"" + SEPARATOR.encode() + b"\" " + name_out(s, mbox.name) + b"\r\n")
+        s.send(b"* LIST () \"" + SEPARATOR.encode() + b"\" " + name_out(s, place.name) + b"\r\n")
     if qresync is not None and qresync[0] == status.uidvalidity:
         await _qresync(s, view, qresync)
     s.selected = view
@@ -97,7 +100,7 @@ def _qresync_params(params: list) -> tuple:
 
 async def _qresync(s: "Session", view: SelectedMailbox, params: tuple) -> None:
     _, modseq, known = params
-    changes = await s.store.changes_since(s.account_id, view.id, modseq)
+    changes = await s.store.changes_since(view.account_id, view.id, modseq)
     vanished = changes.vanished
     if known is not None:
         ranges = [(min(a, b), max(a, b)) for a, b in known if a > 0 and b > 0]
@@ -116,9 +119,9 @@ async def close(s: "Session", cmd: Command) -> str:
     Args(cmd.args).end()
     view = s.selected
     assert view is not None
-    if not view.readonly:
+    if not view.readonly and "e" in view.rights:
         # RFC 9051 §6.4.1: silently expunge, no EXPUNGE responses.
-        await s.store.expunge(s.account_id, view.id)
+        await s.store.expunge(view.account_id, view.id)
     s.selected = None
     s.state = State.AUTHENTICATED
     return "CLOSE completed"
@@ -148,9 +151,11 @@ async def expunge(s: "Session", cmd: Command) -> tuple[str, str] | str:
         raise No("Mailbox is read-only", "READ-ONLY")
     if only is not None and not only:
         return "EXPUNGE completed"
-    gone = await s.store.expunge(s.account_id, view.id, only)
+    if "e" not in view.rights:
+        raise No("Permission denied: expunging", "NOPERM")
+    gone = await s.store.expunge(view.account_id, view.id, only)
     view.remove(s, gone)
-    status = await s.store.mailbox_status(s.account_id, view.id)
+    status = await s.store.mailbox_status(view.account_id, view.id)
     if s.condstore:
         return (f"HIGHESTMODSEQ {status.highestmodseq}", "EXPUNGE completed")
     return "EXPUNGE completed"

@@ -154,14 +154,22 @@ async def handle_folder_create(req: Request) -> Element:
              E("FolderHierarchy:SyncKey", key), E("FolderHierarchy:ServerId", server_id))
 
 
-async def handle_folder_update(req: Request) -> Element:
-    held = await _check_key(req, "FolderHierarchy:FolderUpdate")
-    store, account = req.store, req.account
-    folder = await hierarchy.resolve(store, account, req.body.findtext("FolderHierarchy:ServerId"))
+async def _user_folder(req: Request, root: str) -> tuple[dict[str, list], Folder]:
+    """The held hierarchy and the folder named by ServerId, which must be user-created
+    (MS-ASCMD: the default folders cannot be renamed or deleted, Status 3)."""
+    held = await _check_key(req, root)
+    folder = await hierarchy.resolve(req.store, req.account,
+                                     req.body.findtext("FolderHierarchy:ServerId"))
     if folder is None:
         raise CommandError(NOT_FOUND)
     if folder.type in hierarchy.DEFAULT_TYPES:
         raise CommandError(SPECIAL_FOLDER)
+    return held, folder
+
+
+async def handle_folder_update(req: Request) -> Element:
+    held, folder = await _user_folder(req, "FolderHierarchy:FolderUpdate")
+    store, account = req.store, req.account
     name = _valid_display_name(req.body.findtext("FolderHierarchy:DisplayName"))
     parent_id = req.body.findtext("FolderHierarchy:ParentId", "0")
     try:
@@ -185,13 +193,8 @@ async def handle_folder_update(req: Request) -> Element:
 
 
 async def handle_folder_delete(req: Request) -> Element:
-    held = await _check_key(req, "FolderHierarchy:FolderDelete")
+    held, folder = await _user_folder(req, "FolderHierarchy:FolderDelete")
     store, account = req.store, req.account
-    folder = await hierarchy.resolve(store, account, req.body.findtext("FolderHierarchy:ServerId"))
-    if folder is None:
-        raise CommandError(NOT_FOUND)
-    if folder.type in hierarchy.DEFAULT_TYPES:
-        raise CommandError(SPECIAL_FOLDER)
     try:
         if folder.source == EAS_SOURCE_MAILBOX:
             await store.delete_mailbox(account.id, folder.source_id)

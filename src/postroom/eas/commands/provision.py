@@ -66,6 +66,13 @@ def provision_doc(policy: dict[str, int]) -> Element:
     return E("Provision:EASProvisionDoc", *children)
 
 
+def _policy_answer(info_answer: Element | None, policy_type: str, status: int,
+                   *policy: Element) -> Element:
+    return E("Provision:Provision", info_answer, E("Provision:Status", OK),
+             E("Provision:Policies", E("Provision:Policy", E("Provision:PolicyType", policy_type),
+                                       E("Provision:Status", status), *policy)))
+
+
 def _new_key() -> int:
     return secrets.randbelow(0x7FFFFFFE) + 1
 
@@ -102,10 +109,7 @@ async def handle_provision(req: Request) -> Element:
         raise CommandError(PROTOCOL_ERROR)
     policy_type = policy.findtext("Provision:PolicyType", "")
     if policy_type != POLICY_TYPE:
-        return E("Provision:Provision", info_answer, E("Provision:Status", OK),
-                 E("Provision:Policies", E("Provision:Policy",
-                   E("Provision:PolicyType", policy_type),
-                   E("Provision:Status", POLICY_UNKNOWN_TYPE))))
+        return _policy_answer(info_answer, policy_type, POLICY_UNKNOWN_TYPE)
 
     acked_key = policy.findtext("Provision:PolicyKey")
     if acked_key is None:
@@ -113,25 +117,16 @@ async def handle_provision(req: Request) -> Element:
         key = _new_key()
         await store.eas_update_device(req.account.id, device.device_id, policy_key=key,
                                       policy_state=POLICY_PENDING)
-        return E("Provision:Provision", info_answer, E("Provision:Status", OK),
-                 E("Provision:Policies", E("Provision:Policy",
-                   E("Provision:PolicyType", POLICY_TYPE), E("Provision:Status", OK),
-                   E("Provision:PolicyKey", key),
-                   E("Provision:Data", provision_doc(policy_for(req.settings,
-                                                                req.account.email))))))
+        return _policy_answer(info_answer, POLICY_TYPE, OK, E("Provision:PolicyKey", key),
+                              E("Provision:Data", provision_doc(policy_for(req.settings,
+                                                                           req.account.email))))
 
     # Step two: the acknowledgement of the temporary key.
     if device.policy_state != POLICY_PENDING or acked_key != str(device.policy_key):
-        return E("Provision:Provision", info_answer, E("Provision:Status", OK),
-                 E("Provision:Policies", E("Provision:Policy",
-                   E("Provision:PolicyType", POLICY_TYPE),
-                   E("Provision:Status", POLICY_WRONG_KEY))))
+        return _policy_answer(info_answer, POLICY_TYPE, POLICY_WRONG_KEY)
     # Status 1 applied, 2 partially applied (MS-ASPROV §2.2.2.54.2); other values refuse it,
     # yet Exchange still grants a key for an "allow non-provisionable devices" policy.
     key = _new_key()
     await store.eas_update_device(req.account.id, device.device_id, policy_key=key,
                                   policy_state=POLICY_PROVISIONED)
-    return E("Provision:Provision", info_answer, E("Provision:Status", OK),
-             E("Provision:Policies", E("Provision:Policy",
-               E("Provision:PolicyType", POLICY_TYPE), E("Provision:Status", OK),
-               E("Provision:PolicyKey", key))))
+    return _policy_answer(info_answer, POLICY_TYPE, OK, E("Provision:PolicyKey", key))

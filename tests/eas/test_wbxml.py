@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from postroom.eas.codepages import PAGES, TOKENS
 from postroom.eas.wbxml import E, Element, WBXMLError, decode, encode
 
-from .wbxml_tool import WBXML2XML, libwbxml_tree, needs_libwbxml, our_tree
+from .wbxml_tool import libwbxml_tree, needs_libwbxml, our_tree
 
 # Tags that libwbxml 0.11 does not know (newer than its tables).
 UNKNOWN_TO_LIBWBXML = {"Find"}

@@ -472,6 +472,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             conn.execute("DELETE FROM subscriptions WHERE account_id=?", (account_id,))
             conn.execute("DELETE FROM metadata WHERE account_id=?", (account_id,))
             self._delete_pim_rows(conn, tx, account_id)
+            self._delete_eas_rows(conn, tx, account_id)
             conn.execute("DELETE FROM changelog WHERE account_id=?", (account_id,))
             conn.execute("DELETE FROM aliases WHERE target=?", (row[0],))
             conn.execute("DELETE FROM accounts WHERE id=?", (account_id,))
@@ -634,6 +635,8 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             self._release_message(conn, tx, mid)
         conn.execute("DELETE FROM metadata WHERE account_id=? AND mailbox_id=?",
                      (account_id, mailbox_id))
+        conn.execute("DELETE FROM acl WHERE owner_account_id=? AND object_kind='mailbox' AND "
+                     "object_id=?", (account_id, mailbox_id))
         conn.execute("DELETE FROM changelog WHERE mailbox_id=? AND kind != 'mailbox'",
                      (mailbox_id,))
         conn.execute("DELETE FROM mailboxes WHERE id=?", (mailbox_id,))
@@ -1426,7 +1429,12 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
 
         def q():
             self._check_mailbox(account_id, mailbox_id)
-            cond, params = _uid_condition(uids)
+            lo, hi = (min(uids), max(uids)) if uids else (1, 0)
+            if hi - lo + 1 == len(uids) == len(set(uids)):
+                # A run of consecutive uids (FETCH 1:*): one range, no per-uid work.
+                cond, params = "e.uid BETWEEN ? AND ?", [lo, hi]
+            else:
+                cond, params = _uid_condition(uids)
             rows = self._conn.execute(
                 f"SELECT {select} FROM entries e {join}WHERE e.mailbox_id=? AND {cond} "
                 f"ORDER BY e.uid", (mailbox_id, *params)).fetchall()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 from operator import itemgetter
@@ -273,8 +272,7 @@ async def emit_fetch(s: "Session", view: SelectedMailbox, uids: list[int], plan:
                 await _send_with_sections(s, view, r, rows, seen_now)
             else:
                 seqs, rows = _numbered(view, rows)
-                for line in r.lines(seqs, rows):
-                    s.send(line)
+                s.send(b"".join(r.lines(seqs, rows)))
                 await s.maybe_flush()
     finally:
         _drop(pending)
@@ -318,9 +316,10 @@ def _numbered(view: SelectedMailbox, rows: list[tuple]) -> tuple[Sequence[int], 
         return [], rows
     uids = view.uids
     first = bisect_left(uids, rows[0][0])
-    run = uids[first:first + len(rows)]
-    if len(run) == len(rows) and run == array("Q", map(itemgetter(0), rows)):
-        return range(first + 1, first + 1 + len(rows)), rows
+    last = first + len(rows) - 1
+    # Rows are for uids taken from the view, so when both ends match, so does all between.
+    if last < len(uids) and uids[first] == rows[0][0] and uids[last] == rows[-1][0]:
+        return range(first + 1, last + 2), rows
     seqs: list[int] = []
     kept: list[tuple] = []
     for row in rows:

@@ -389,3 +389,14 @@ async def test_mailboxes_changed_since_names_each_changed_mailbox(store):
     mark = await store.account_modseq(acct.id)
     await store.delete_mailbox(acct.id, work.id)
     assert await store.mailboxes_changed_since(acct.id, mark) == [work.id]
+
+
+async def test_ids_of_deleted_accounts_and_mailboxes_are_never_given_again(store):
+    a = await new_account(store, "a@example.test")
+    box = await store.create_mailbox(a.id, "Projects")
+    await store.delete_mailbox(a.id, box.id)
+    again = await store.create_mailbox(a.id, "Projects")
+    assert again.id != box.id
+    await store.delete_account(a.id)
+    b = await new_account(store, "b@example.test")
+    assert b.id != a.id

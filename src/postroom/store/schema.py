@@ -1,5 +1,9 @@
 """The embedded (SQLite) schema. Every table is keyed by account first (DESIGN.md, "Storage
-backends"), so accounts can later be spread over several databases."""
+backends"), so accounts can later be spread over several databases.
+
+Accounts, mailboxes, messages and collections are AUTOINCREMENT: an id is never given again, so
+no new account or mailbox can inherit rows (shares, device state) of a deleted one, and EMAILID
+(RFC 8474 §5.1) is never reused."""
 
 SCHEMA_VERSION = 1
 
@@ -15,7 +19,7 @@ CREATE TABLE IF NOT EXISTS domains (
     dkim_key BLOB
 );
 CREATE TABLE IF NOT EXISTS accounts (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL UNIQUE,
     domain_id INTEGER NOT NULL REFERENCES domains(id),
     password_hash TEXT NOT NULL,
@@ -30,7 +34,7 @@ CREATE TABLE IF NOT EXISTS aliases (
     target TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS mailboxes (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL,
     name TEXT NOT NULL,
     special_use TEXT,
@@ -50,7 +54,7 @@ CREATE TABLE IF NOT EXISTS blobs (
     refs INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL,
     blob TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -125,7 +129,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
 -- collaboration (store/sqlite_pim.py): calendars, task lists, address books, their items,
 -- tombstones of deleted items for sync-collection (RFC 6578), and the generic ACL.
 CREATE TABLE IF NOT EXISTS collections (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL,
     kind TEXT NOT NULL,            -- 'calendar', 'addressbook', 'schedule-inbox'
     name TEXT NOT NULL,

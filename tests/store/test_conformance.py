@@ -349,7 +349,7 @@ async def test_fetch_tuples_match_fetch_rows(store):
     await store.append(acct.id, box.id, make_message("one"), [SEEN, "$Work"], 1700000000)
     await store.append(acct.id, box.id, make_message("two"))
     rows = await store.fetch(acct.id, box.id, [1, 2, 7],
-                             ["envelope", "bodystructure", "body", "parts", "preview"])
+                             ["envelope", "bodystructure", "body", "parts", "preview", "sort"])
     tuples = await store.fetch_tuples(acct.id, box.id, [7, 2, 1], MESSAGE_FIELDS)
     assert tuples == [(r.uid, r.modseq, r.flags, *(getattr(r, f) for f in MESSAGE_FIELDS))
                       for r in rows]

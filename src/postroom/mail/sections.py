@@ -6,7 +6,7 @@ the IMAP door serves any section without parsing the message again.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from postroom.mail.message import Part
 from postroom.mail.transfer import UnknownEncoding, decode_transfer
@@ -24,10 +24,11 @@ class SectionSpec:
     part: tuple[int, ...] = ()
     kind: str = ""
     fields: tuple[str, ...] = ()
+    # The part as IMAP writes it ("1.2"), made once: FETCH looks it up for every message.
+    number: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def number(self) -> str:
-        return ".".join(str(n) for n in self.part)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "number", ".".join(str(n) for n in self.part))
 
 
 _NUM = re.compile(r"([1-9][0-9]*)(?:\.|$)")

@@ -169,7 +169,9 @@ class MessageRow:
 
 # Fields fetch_tuples() can return after (uid, modseq, flags), named as in MessageRow.
 MESSAGE_FIELDS = ("message_id", "thread_id", "blob", "size", "internal_date", "save_date",
-                  "envelope", "bodystructure", "body", "parts", "preview")
+                  "envelope", "bodystructure", "body", "parts", "preview", "sent_date",
+                  "sort_subject", "sort_from", "sort_to", "sort_cc", "display_from",
+                  "display_to")
 
 # Column groups a caller can ask for in fetch(); the always-present columns are in MessageRow's
 # first ten fields.

@@ -1416,7 +1416,10 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                      "size": "m.size", "internal_date": "m.internal_date",
                      "save_date": "e.save_date", "envelope": "m.envelope",
                      "bodystructure": "m.bodystructure", "body": "m.body", "parts": "m.parts",
-                     "preview": "m.preview"}
+                     "preview": "m.preview", "sent_date": "m.sent_date",
+                     "sort_subject": "m.sort_subject", "sort_from": "m.sort_from",
+                     "sort_to": "m.sort_to", "sort_cc": "m.sort_cc",
+                     "display_from": "m.display_from", "display_to": "m.display_to"}
 
     async def fetch_tuples(self, account_id: int, mailbox_id: int, uids: Sequence[int],
                            fields: Sequence[str] = ()) -> list[tuple]:

@@ -6,6 +6,7 @@ REFERENCES). The keys become a store.search Criteria tree; the store evaluates i
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from postroom.imap.args import (Args, Bad, No, as_text, compress_uids, flag, number,
@@ -260,29 +261,27 @@ async def _rows(s: "Session", view: SelectedMailbox, uids: list[int], columns
 
 # --- SORT (RFC 5256 §3, RFC 5957) ---------------------------------------------------------------
 
+SORT_CHUNK = 5000
 _SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM",
               "DISPLAYTO")
 
 
-def _sort_value(key: str, r: api.MessageRow):
-    if key == "ARRIVAL":
-        return r.internal_date
+# The index field each sort key reads (store.fetch_tuples); DATE falls back to the internal
+# date when the Date: header is missing or unparsable (RFC 5256 §3).
+_SORT_FIELDS = {"ARRIVAL": "internal_date", "DATE": "sent_date", "SIZE": "size",
+                "SUBJECT": "sort_subject", "FROM": "sort_from", "TO": "sort_to", "CC": "sort_cc",
+                "DISPLAYFROM": "display_from", "DISPLAYTO": "display_to"}
+
+
+def _sort_value(key: str, fields: list[str]):
+    """The sort key function over fetch_tuples rows (uid, modseq, flags, *fields)."""
+    i = 3 + fields.index(_SORT_FIELDS[key])
     if key == "DATE":
-        # RFC 5256: a missing or unparsable Date: sorts by the internal date.
-        return r.sent_date if r.sent_date is not None else r.internal_date
-    if key == "SIZE":
-        return r.size
-    if key == "SUBJECT":
-        return r.sort_subject or ""
-    if key == "FROM":
-        return r.sort_from or ""
-    if key == "TO":
-        return r.sort_to or ""
-    if key == "CC":
-        return r.sort_cc or ""
-    if key == "DISPLAYFROM":
-        return r.display_from or ""
-    return r.display_to or ""
+        j = 3 + fields.index("internal_date")
+        return lambda row: row[i] if row[i] is not None else row[j]
+    if key in ("ARRIVAL", "SIZE"):
+        return itemgetter(i)
+    return lambda row: row[i] or ""
 
 
 async def sort(s: "Session", cmd: Command) -> str:
@@ -309,12 +308,16 @@ async def sort(s: "Session", cmd: Command) -> str:
     criteria = _Keys(s, a.tokens[a.i:]).all()
     uids = [u for u in await s.store.search(view.account_id, view.id, criteria)
             if view.seq_of(u) is not None]
-    rows = await _rows(s, view, uids, [api.FETCH_SORT])
-    # Stable sorts from the last key to the first; ties end in uid (= sequence) order.
-    rows.sort(key=lambda r: r.uid)
+    fields = list(dict.fromkeys([_SORT_FIELDS[k] for k, _ in program] + ["internal_date"]))
+    rows: list[tuple] = []
+    for i in range(0, len(uids), SORT_CHUNK):
+        rows += await s.store.fetch_tuples(view.account_id, view.id, uids[i:i + SORT_CHUNK],
+                                           fields)
+    # Stable sorts from the last key to the first; ties end in uid (= sequence) order, which
+    # is the order the rows come in.
     for key, rev in reversed(program):
-        rows.sort(key=lambda r: _sort_value(key, r), reverse=rev)
-    ids = [r.uid if by_uid else view.seq_of(r.uid) for r in rows]
+        rows.sort(key=_sort_value(key, fields), reverse=rev)
+    ids = [row[0] for row in rows] if by_uid else [view.seq_of(row[0]) for row in rows]
     s.untagged("SORT" + "".join(f" {i}" for i in ids))
     return "SORT completed"
 

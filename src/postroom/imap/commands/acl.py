@@ -21,13 +21,7 @@ OBSOLETE = {"c": "kx", "d": "xte"}
 
 
 async def setacl(s: "Session", cmd: Command) -> str:
-    a = Args(cmd.args)
-    place = await _place(s, a)
-    who = as_text(a.next("identifier"))
-    mod = as_text(a.next("rights"))
-    a.end()
-    place.require("a", "changing the access list")
-    grantee = await _grantee(s, place, who)
+    place, grantee, mod = await _acl_args(s, cmd, with_rights=True)
     every = await _owner_rights(s, place)
     op = mod[:1] if mod[:1] in ("+", "-") else ""
     asked = _rights(mod[len(op):], every)
@@ -40,12 +34,7 @@ async def setacl(s: "Session", cmd: Command) -> str:
 
 
 async def deleteacl(s: "Session", cmd: Command) -> str:
-    a = Args(cmd.args)
-    place = await _place(s, a)
-    who = as_text(a.next("identifier"))
-    a.end()
-    place.require("a", "changing the access list")
-    grantee = await _grantee(s, place, who)
+    place, grantee, _ = await _acl_args(s, cmd)
     await s.store.set_rights(place.account_id, ACL_MAILBOX, place.mailbox.id, grantee.id, "")
     return "DELETEACL completed"
 
@@ -68,18 +57,13 @@ async def getacl(s: "Session", cmd: Command) -> str:
 
 
 async def listrights(s: "Session", cmd: Command) -> str:
-    a = Args(cmd.args)
-    place = await _place(s, a)
-    who = as_text(a.next("identifier"))
-    a.end()
-    place.require("a", "reading the access list")
-    grantee = await _grantee(s, place, who, owner_ok=True)
+    place, grantee, _ = await _acl_args(s, cmd, owner_ok=True)
     every = await _owner_rights(s, place)
     if grantee.id == place.account_id:
         rights = [every]                    # the owner's are fixed
     else:
         rights = [""] + list(every)         # none required, each one grantable alone
-    s.send(b"* LISTRIGHTS " + name_out(s, place.name) + b" " + astring(who) + b" "
+    s.send(b"* LISTRIGHTS " + name_out(s, place.name) + b" " + astring(grantee.email) + b" "
            + b" ".join(_rights_out(r) for r in rights) + b"\r\n")
     return "LISTRIGHTS completed"
 
@@ -96,6 +80,19 @@ async def myrights(s: "Session", cmd: Command) -> str:
 def _rights_out(rights: str) -> bytes:
     """Rights as an atom of letters; none as the empty string (RFC 4314 §4 rights)."""
     return rights.encode() if rights else b'""'
+
+
+async def _acl_args(s: "Session", cmd: Command, *, with_rights: bool = False,
+                    owner_ok: bool = False) -> tuple[Place, Account, str]:
+    """``mailbox identifier [rights]`` of SETACL, DELETEACL and LISTRIGHTS, which need the
+    "a" right (RFC 4314 §4)."""
+    a = Args(cmd.args)
+    place = await _place(s, a)
+    who = as_text(a.next("identifier"))
+    rights = as_text(a.next("rights")) if with_rights else ""
+    a.end()
+    place.require("a", "the access list is the owner's and its administrators'")
+    return place, await _grantee(s, place, who, owner_ok), rights
 
 
 async def _place(s: "Session", a: Args) -> Place:

@@ -1,8 +1,10 @@
 """FETCH and UID FETCH (RFC 9051 §6.4.5, §7.5.2): served from the store's index rows, with body
 sections cut from the blob by the stored part offsets; BINARY (RFC 3516), CONDSTORE CHANGEDSINCE
 and QRESYNC VANISHED modifiers (RFC 7162 §3.1.4, §3.2.6), OBJECTID (RFC 8474), PREVIEW
-(RFC 8970), SAVEDATE (RFC 8514). Rows are read 500 uids at a time and the answer written as it
-grows, so FETCH 1:* on 100,000 messages streams in bounded memory."""
+(RFC 8970), SAVEDATE (RFC 8514). Rows are read as plain tuples a chunk of uids at a time (the
+next chunk while this one is written), only the bytes a section needs are read from the blob,
+and the answer is written as it grows, so FETCH 1:* on 100,000 messages streams in bounded
+memory with no Python object per message beyond its row."""
 
 from __future__ import annotations
 

@@ -121,3 +121,57 @@ class POP3Client:
         except (RuntimeError, ConnectionError, asyncio.IncompleteReadError):
             pass
         self.w.close()
+
+
+class SMTPClient:
+    """SMTP (or LMTP, RFC 2033) without pipelining: one transaction after another."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lmtp: bool):
+        self.r = reader
+        self.w = writer
+        self.lmtp = lmtp
+
+    @classmethod
+    async def connect(cls, port: int, *, lmtp: bool = False,
+                      host: str = "127.0.0.1") -> "SMTPClient":
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        c = cls(reader, writer, lmtp)
+        await c._reply()
+        await c._command(("LHLO" if lmtp else "EHLO") + " bench.example.org")
+        return c
+
+    async def _reply(self) -> bytes:
+        while True:
+            line = await self.r.readuntil(b"\r\n")
+            if line[3:4] != b"-":
+                if line[:1] not in (b"2", b"3"):
+                    raise RuntimeError(line)
+                return line
+
+    async def _command(self, cmd: str) -> bytes:
+        self.w.write(cmd.encode() + b"\r\n")
+        await self.w.drain()
+        return await self._reply()
+
+    async def send(self, sender: str, recipients: list[str], raw: bytes) -> None:
+        await self._command(f"MAIL FROM:<{sender}>")
+        for rcpt in recipients:
+            await self._command(f"RCPT TO:<{rcpt}>")
+        await self._command("DATA")
+        body = raw.replace(b"\r\n.", b"\r\n..")
+        if body.startswith(b"."):
+            body = b"." + body
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.w.write(body + b".\r\n")
+        await self.w.drain()
+        # LMTP answers once per recipient after DATA (RFC 2033 §4.2).
+        for _ in range(len(recipients) if self.lmtp else 1):
+            await self._reply()
+
+    async def close(self) -> None:
+        try:
+            await self._command("QUIT")
+        except (RuntimeError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        self.w.close()

@@ -18,7 +18,7 @@ _CONF = """\
 base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/log
-protocols = imap pop3
+protocols = imap pop3 lmtp
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -38,7 +38,7 @@ passdb {{
 }}
 userdb {{
   driver = static
-  args = uid={uid} gid={gid} home={d}/home/%u
+  args = uid={uid} gid={gid} home={d}/home/%u allow_all_users=yes
 }}
 service imap-login {{
   chroot =
@@ -58,6 +58,12 @@ service pop3-login {{
   }}
   inet_listener pop3s {{
     port = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
   }}
 }}
 service anvil {{
@@ -86,6 +92,7 @@ class Dovecot:
         self.proc: subprocess.Popen | None = None
         self.imap_port = 0
         self.pop3_port = 0
+        self.lmtp_port = 0
 
     def __enter__(self) -> "Dovecot":
         self.start()
@@ -107,10 +114,13 @@ class Dovecot:
             for user, pw in self.users.items():
                 f.write(f"{user}:{{PLAIN}}{pw}\n")
         self.imap_port, self.pop3_port = free_port(), free_port()
+        self.lmtp_port = free_port() if _has_lmtp() else 0
         conf = os.path.join(self.tmp, "dovecot.conf")
         with open(conf, "w") as f:
-            f.write(_CONF.format(d=self.tmp, imap_port=self.imap_port, pop3_port=self.pop3_port,
-                                 uid=nobody.pw_uid, gid=nobody.pw_gid))
+            conf_text = _CONF if self.lmtp_port else _CONF.replace("imap pop3 lmtp", "imap pop3")
+            f.write(conf_text.format(d=self.tmp, imap_port=self.imap_port,
+                                     pop3_port=self.pop3_port, lmtp_port=self.lmtp_port,
+                                     uid=nobody.pw_uid, gid=nobody.pw_gid))
         self.proc = subprocess.Popen([binary, "-c", conf, "-F"], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
@@ -146,6 +156,11 @@ class Dovecot:
         if self.tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = ""
+
+
+def _has_lmtp() -> bool:
+    """Debian's dovecot-lmtpd installed (the LMTP side of the inbound-delivery workload)."""
+    return os.path.exists("/usr/lib/dovecot/lmtp")
 
 
 def _tree_rss_kb(root_pid: int) -> int:

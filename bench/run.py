@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from bench import corpus
-from bench.client import IMAPClient, POP3Client
+from bench.client import IMAPClient, POP3Client, SMTPClient
 from bench.dovecot import Dovecot, _tree_rss_kb, available as dovecot_available, free_port
 
 USER = "bench@example.test"
@@ -41,6 +41,7 @@ class Target:
     imap_port: int
     pop3_port: int
     smtp_port: int | None
+    lmtp_port: int | None
     user: str
     password: str
     pid: int
@@ -57,7 +58,8 @@ class Postroom:
         self.tmp = tempfile.mkdtemp(prefix="postroom-bench-")
         self.proc: subprocess.Popen | None = None
         self.ports = {k: free_port() for k in ("imap", "imaps", "pop3", "pop3s", "smtp",
-                                               "submission", "submissions", "http", "https")}
+                                               "submission", "submissions", "lmtp", "http",
+                                               "https")}
 
     def start(self) -> None:
         cfg = os.path.join(self.tmp, "postroom.toml")
@@ -81,6 +83,7 @@ delete_policy = "hide"
 port = {p['smtp']}
 submission_port = {p['submission']}
 submissions_port = {p['submissions']}
+lmtp_port = {p['lmtp']}
 verify_inbound = false
 [http]
 port = {p['http']}
@@ -293,6 +296,35 @@ async def w_pop3_retr(t: Target) -> float:
     return elapsed
 
 
+def _inbound_messages(count: int = 1000, size: int = 10_000) -> list[bytes]:
+    line = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n"
+    filler = (line * (size // len(line) + 1))[:size]
+    return [(f"From: Sender {i} <sender{i}@example.org>\r\nTo: {USER}\r\n"
+             f"Subject: inbound {i}\r\nMessage-ID: <in{i}@example.org>\r\n"
+             f"Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\n{filler}\r\n").encode()
+            for i in range(count)]
+
+
+def inbound(senders: int, lmtp: bool):
+    """1,000 messages of 10 KB delivered by `senders` concurrent connections, over SMTP (the MX
+    door; Postroom only: Dovecot has no SMTP server) or LMTP (both)."""
+    messages = _inbound_messages()
+
+    async def one(t: Target, batch: list[bytes]) -> None:
+        c = await SMTPClient.connect(t.lmtp_port if lmtp else t.smtp_port, lmtp=lmtp)
+        for raw in batch:
+            await c.send("sender@example.org", [t.user], raw)
+        await c.close()
+
+    async def run(t: Target) -> float:
+        if (t.lmtp_port if lmtp else t.smtp_port) is None:
+            return float("nan")
+        start = time.perf_counter()
+        await asyncio.gather(*(one(t, messages[i::senders]) for i in range(senders)))
+        return time.perf_counter() - start
+    return run
+
+
 WORKLOADS: dict[str, Callable[[Target], Awaitable[float]]] = {
     "select": w_select,
     "fetch_flags": single("UID FETCH 1:* (FLAGS)"),
@@ -312,6 +344,11 @@ WORKLOADS: dict[str, Callable[[Target], Awaitable[float]]] = {
     "logins_imap_50": logins_imap(),
     "logins_pop3_50": logins_pop3(),
     "pop3_retr_all": w_pop3_retr,
+    # Last: they add 1,000 messages to INBOX each round.
+    "smtp_in_1": inbound(1, lmtp=False),
+    "smtp_in_10": inbound(10, lmtp=False),
+    "lmtp_in_1": inbound(1, lmtp=True),
+    "lmtp_in_10": inbound(10, lmtp=True),
 }
 
 
@@ -349,14 +386,14 @@ async def main_async(args) -> dict:
     targets: list[Target] = []
     pr = Postroom(args.workers)
     pr.start()
-    targets.append(Target("postroom", pr.ports["imap"], pr.ports["pop3"], pr.ports["smtp"], USER,
-                          PASSWORD, pr.proc.pid))
+    targets.append(Target("postroom", pr.ports["imap"], pr.ports["pop3"], pr.ports["smtp"],
+                          pr.ports["lmtp"], USER, PASSWORD, pr.proc.pid))
     dc = None
     if not args.no_dovecot and dovecot_available():
         dc = Dovecot({USER: PASSWORD})
         dc.start()
-        targets.append(Target("dovecot", dc.imap_port, dc.pop3_port, None, USER, PASSWORD,
-                              dc.proc.pid))
+        targets.append(Target("dovecot", dc.imap_port, dc.pop3_port, None,
+                              dc.lmtp_port or None, USER, PASSWORD, dc.proc.pid))
     elif not args.no_dovecot:
         print("dovecot is not installed: Postroom figures only")
     try:

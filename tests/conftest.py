@@ -44,3 +44,19 @@ def make_message(subject: str = "Hello", body: str = "Hello world\r\n",
             f"Message-ID: {mid}\r\n{extra_headers}MIME-Version: 1.0\r\n"
             f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}")
     return text.encode("utf-8")
+
+
+async def stored_blobs(store) -> int:
+    """How many distinct blobs the backend holds (inline rows and files together)."""
+    def count():
+        conn = store._conn
+        inline = conn.execute("SELECT count(*) FROM blob_data").fetchone()[0]
+        refs = conn.execute("SELECT count(*) FROM blobs").fetchone()[0]
+        files = sum(1 for p in (store.data_dir / "blobs").rglob("*") if p.is_file())
+        assert inline + files == refs, (inline, files, refs)
+        return refs
+    return await store._run(count)
+
+
+# A body small enough to be kept inline by the embedded store, and one large enough for a file.
+BODY_SIZES = [("small", "Hello world\r\n"), ("large", ("x" * 76 + "\r\n") * 1200)]

@@ -12,7 +12,7 @@ from postroom.store.api import (
     DELETED, FLAGGED, SEEN, AlreadyExists, Conflict, InvalidName, NotFound, QuotaExceeded,
     Recipient, ROLE_TRASH,
 )
-from tests.conftest import make_message, open_store
+from tests.conftest import BODY_SIZES, make_message, open_store, stored_blobs
 
 
 async def new_account(store, email="user@example.test", quota=0):
@@ -117,10 +117,11 @@ async def test_append_fetch_and_status(store):
     assert (await store.get_account_by_id(acct.id)).used_bytes == st.size
 
 
-async def test_deliver_is_one_blob_for_many_recipients_and_atomic(store):
+@pytest.mark.parametrize("size,body", BODY_SIZES)
+async def test_deliver_is_one_blob_for_many_recipients_and_atomic(store, size, body):
     a = await new_account(store, "a@example.test")
     b = await new_account(store, "b@example.test", quota=10)
-    raw = make_message("to both")
+    raw = make_message("to both", body)
     with pytest.raises(QuotaExceeded):
         await store.deliver(raw, [Recipient(a.id, (await inbox(store, a)).id),
                                   Recipient(b.id, (await inbox(store, b)).id)])
@@ -129,23 +130,25 @@ async def test_deliver_is_one_blob_for_many_recipients_and_atomic(store):
     res = await store.deliver(raw, [Recipient(a.id, (await inbox(store, a)).id),
                                     Recipient(b.id, (await inbox(store, b)).id, (SEEN,))])
     assert [r.uid for r in res] == [1, 1]
-    blob_files = [p for p in (store.data_dir / "blobs").rglob("*") if p.is_file()]
-    assert len(blob_files) == 1
+    assert await stored_blobs(store) == 1
+    rows = await store.fetch(b.id, (await inbox(store, b)).id, [1])
+    assert await store.read_blob(rows[0].blob) == raw
+    assert await store.read_blob(rows[0].blob, 3, 10) == raw[3:10]
 
 
-async def test_blob_is_removed_when_last_reference_goes(store):
+@pytest.mark.parametrize("size,body", BODY_SIZES)
+async def test_blob_is_removed_when_last_reference_goes(store, size, body):
     acct = await new_account(store)
     box = await inbox(store, acct)
     trash = await store.get_mailbox(acct.id, "Trash")
-    await store.append(acct.id, box.id, make_message("bye"))
+    await store.append(acct.id, box.id, make_message("bye", body))
     await store.copy(acct.id, box.id, [1], trash.id)
-    files = lambda: [p for p in (store.data_dir / "blobs").rglob("*") if p.is_file()]
-    assert len(files()) == 1
+    assert await stored_blobs(store) == 1
     await store.store_flags(acct.id, box.id, [1], "add", [DELETED])
     assert await store.expunge(acct.id, box.id) == [1]
-    assert len(files()) == 1  # still in Trash
+    assert await stored_blobs(store) == 1  # still in Trash
     await store.remove(acct.id, trash.id, [1])
-    assert files() == []
+    assert await stored_blobs(store) == 0
     assert (await store.get_account_by_id(acct.id)).used_bytes == 0
 
 
@@ -312,7 +315,7 @@ async def test_outbound_queue_claim_update_delete(store):
     assert await store.read_blob(item.blob) == raw
     await store.queue_delete(qid)
     assert await store.queue_list() == []
-    assert [p for p in (store.data_dir / "blobs").rglob("*") if p.is_file()] == []
+    assert await stored_blobs(store) == 0
 
 
 async def test_unknown_mailbox_and_foreign_account_are_refused(store):

@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS blobs (
     size INTEGER NOT NULL,
     refs INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Blobs of up to blobs.INLINE_LIMIT bytes, inline (store/blobs.py); larger ones are files.
+CREATE TABLE IF NOT EXISTS blob_data (
+    hash TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL,

@@ -28,7 +28,7 @@ from postroom.store.api import (
     Entry, FlagChange, InvalidName, Mailbox, MailboxStatus, MessageRow, NotFound, QueuedMessage,
     QuotaExceeded, Recipient, ScramCredentials, Store, StoreFlagsResult,
 )
-from postroom.store.blobs import BlobFiles, blob_hash
+from postroom.store.blobs import Blobs, blob_hash
 from postroom.store.changes import ChangeBroadcast
 from postroom.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA
 from postroom.store.sqlite_eas import EasSQLiteMixin
@@ -122,7 +122,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
     def __init__(self, data_dir: Path | str, *, watch_interval: float = 0.2):
         self.data_dir = Path(data_dir)
         self.db_path = self.data_dir / "postroom.db"
-        self.blobs = BlobFiles(self.data_dir / "blobs")
+        self.blobs = Blobs(self.data_dir / "blobs", self.db_path)
         self.notifier = ChangeBroadcast()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -176,6 +176,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             self._executor = None
 
     def _close_sync(self) -> None:
+        self.blobs.close()
         if self._conn is not None:
             try:
                 self._conn.execute("PRAGMA optimize")
@@ -252,7 +253,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         for tx in txs:
             for digest in tx.new_blobs:
                 if conn.execute("SELECT 1 FROM blobs WHERE hash=?", (digest,)).fetchone() is None:
-                    self.blobs.unlink(digest)
+                    self.blobs.unlink_file(digest)
         # PRAGMA data_version on this connection moves only for *other* connections' commits,
         # so the watcher hears of other processes alone; it then reads the change log from
         # _last_seq, which our own rows may repeat (a harmless extra wake-up).
@@ -285,9 +286,10 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 row = conn.execute("SELECT refs FROM blobs WHERE hash=?", (d,)).fetchone()
                 if row is not None and row[0] <= 0:
                     conn.execute("DELETE FROM blobs WHERE hash=?", (d,))
+                    self.blobs.delete_in_tx(conn, d)
                     gone.append(d)
             for d in gone:
-                self.blobs.unlink(d)
+                self.blobs.unlink_file(d)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -764,16 +766,13 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         def work():
             p = parsed if parsed is not None else self._parse(raw)
             digest = blob_hash(raw)
-            self.blobs.write(digest, raw)
+            self.blobs.write_files([(digest, raw)])
             return digest, p
         return await asyncio.to_thread(work)
 
     def _ensure_blob(self, conn, tx, digest: str, raw: bytes) -> None:
         row = conn.execute("SELECT refs FROM blobs WHERE hash=?", (digest,)).fetchone()
-        if not self.blobs.exists(digest):
-            # Collected meanwhile by another transaction: we hold the write lock now, so
-            # writing it again here cannot race with a collector.
-            self.blobs.write(digest, raw)
+        self.blobs.put_in_tx(conn, digest, raw)
         if row is None:
             conn.execute("INSERT INTO blobs VALUES (?, ?, 1)", (digest, len(raw)))
             tx.new_blobs.append(digest)
@@ -882,7 +881,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             for raw, flags, date, parsed in items:
                 p = parsed if parsed is not None else self._parse(raw)
                 out.append((raw, list(flags), date, blob_hash(raw), p))
-            self.blobs.write_many([(x[3], x[0]) for x in out])
+            self.blobs.write_files([(x[3], x[0]) for x in out])
             return out
         prepared = await asyncio.to_thread(prepare_all)
 
@@ -1353,7 +1352,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
 
     async def queue_put(self, sender: str, recipients: Sequence[str], raw: bytes) -> int:
         digest = blob_hash(raw)
-        await asyncio.to_thread(self.blobs.write, digest, raw)
+        await asyncio.to_thread(self.blobs.write_files, [(digest, raw)])
 
         def tx_fn(conn, tx):
             self._ensure_blob(conn, tx, digest, raw)

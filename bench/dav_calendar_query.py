@@ -1,5 +1,7 @@
 """CalDAV calendar-query over one year on a calendar of 5,000 events (10% weekly recurring):
-time to answer the REPORT over HTTP, with and without expansion.
+time to answer the REPORT over HTTP, with and without expansion. "cold" is the first query with
+nothing parsed; best and median are of the repeated ones, which reuse the parsed recurring
+items (pim.recurrence keeps them per item text).
 
     python bench/dav_calendar_query.py [EVENTS]
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from postroom.pim import recurrence  # noqa: E402
 from postroom.pim.model import index_text  # noqa: E402
 from tests.dav.client import request  # noqa: E402
 from tests.dav.env import ALICE, running_dav  # noqa: E402
@@ -59,6 +62,7 @@ async def main(n: int) -> None:
             for label, body in (("calendar-query 2024", QUERY.format(expand="/>")),
                                 ("calendar-query 2024 + expand", QUERY.format(expand=EXPAND))):
                 times = []
+                recurrence.clear_cache()
                 for _ in range(3):
                     t0 = time.perf_counter()
                     r = await request(dav, "REPORT", path, body, {"Depth": "1"})
@@ -66,7 +70,8 @@ async def main(n: int) -> None:
                     assert r.status == 207
                 matches = r.body.count(b"<D:response>")
                 print(f"{label}: {matches} matching objects, {len(r.body) // 1024} KiB, "
-                      f"best {min(times) * 1000:.0f} ms, median {sorted(times)[1] * 1000:.0f} ms")
+                      f"cold {times[0] * 1000:.0f} ms, best {min(times) * 1000:.0f} ms, "
+                      f"median {sorted(times)[1] * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

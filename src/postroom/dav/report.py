@@ -5,7 +5,6 @@ read off the store's change log.
 
 from __future__ import annotations
 
-import datetime as dt
 import xml.etree.ElementTree as ET
 from urllib.parse import unquote, urlsplit
 
@@ -13,28 +12,19 @@ from starlette.responses import Response
 
 from postroom.dav import props as P
 from postroom.dav import xmlutil as X
+from postroom.dav.caldata import DataRequest, parse_utc
 from postroom.dav.app import DavRequest, xml_response
 from postroom.dav.propfind import build, children, item_target, prop_context
 from postroom.dav.resources import DavError, Target, is_addressbook, is_calendar
 from postroom.pim import freebusy
-from postroom.pim.model import UTC, InvalidData, parse_calendar, parse_vcard
-from postroom.pim.recurrence import expand, from_epoch, instances, item_overlaps
+from postroom.pim.model import InvalidData, parse_calendar, parse_vcard
+from postroom.pim.recurrence import item_overlaps
 from postroom.store.api import Item
 
 T = X.tag
 
 
-def parse_utc(value: str | None) -> dt.datetime | None:
-    """An RFC 4791 §9.9 time-range bound: a UTC DATE-TIME like 20240101T000000Z."""
-    if not value:
-        return None
-    try:
-        return dt.datetime.strptime(value.strip(), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise DavError(400, body=X.error(X.CALDAV, "valid-filter")) from None
-
-
-def _prop_names(root: ET.Element) -> tuple[str, list[str], ET.Element | None]:
+def _prop_names(root: ET.Element) -> tuple[str, list[str], DataRequest | None]:
     prop = root.find(T(X.DAV, "prop"))
     if root.find(T(X.DAV, "allprop")) is not None:
         return "allprop", [], None
@@ -44,24 +34,11 @@ def _prop_names(root: ET.Element) -> tuple[str, list[str], ET.Element | None]:
     data = prop.find(P.CALENDAR_DATA)
     if data is None:
         data = prop.find(P.ADDRESS_DATA)
-    return "prop", names, data
+    return "prop", names, DataRequest(data) if data is not None else None
 
 
-def _data_override(item: Item, data_el: ET.Element | None) -> dict:
-    if data_el is None or item.text is None:
-        return {}
-    if item.index.component == "VCARD":
-        return {P.ADDRESS_DATA: X.el(P.ADDRESS_DATA, item.text)}
-    text = item.text
-    exp = data_el.find(T(X.CALDAV, "expand"))
-    if exp is not None:
-        start, end = parse_utc(exp.get("start")), parse_utc(exp.get("end"))
-        if start is None or end is None:
-            raise DavError(400, body=X.error(X.CALDAV, "valid-filter"))
-        # A single instance already in UTC (or floating, or all-day) is its own expansion.
-        if item.index.recurring or "TZID" in text:
-            text = expand(text, start, end)
-    return {P.CALENDAR_DATA: X.el(P.CALENDAR_DATA, text)}
+def _data_override(item: Item, data: DataRequest | None) -> dict[str, ET.Element]:
+    return data.element(item) if data is not None else {}
 
 
 async def handle(req: DavRequest) -> Response:
@@ -350,4 +327,4 @@ async def free_busy_query(req: DavRequest, root: ET.Element) -> Response:
     return Response(text.encode(), media_type="text/calendar; charset=utf-8")
 
 
-__all__ = ["handle", "instances", "from_epoch"]
+__all__ = ["handle"]

@@ -1,5 +1,6 @@
 """A running HTTP door (DAV) on 127.0.0.1 (ports 0) over an embedded store with users alice and
-bob; shared by tests/dav, tests/pim and tests/interop/test_dav_*.py."""
+bob; shared by tests/dav, tests/pim and tests/interop/test_dav_*.py. ``with_smtp`` adds the SMTP
+door (MX, submission, delivery worker) on the same store, for tests that send mail across."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from postroom.auth.authenticator import Authenticator
 from postroom.auth.tls import server_context
 from postroom.config import Config
 from postroom.context import ServerContext
+from postroom.smtp import SMTPDoor
+from postroom.smtp import start as start_smtp
 from postroom.store.api import Account
 from postroom.store.sqlite import SQLiteStore
 
@@ -33,6 +36,7 @@ class DavEnv:
     door: http.HttpDoor
     ctx: ServerContext
     accounts: dict[str, Account]
+    domain: str = "example.test"
 
     @property
     def url(self) -> str:
@@ -61,7 +65,7 @@ async def running_dav(tmp_path, users=(ALICE, BOB, CAROL), tls: bool = False,
     auth = Authenticator(store, config.auth, password_parameters=CHEAP)
     ctx = ServerContext(config, store, auth, server_context(config))
     door = await http.start(ctx)
-    env = DavEnv(config, store, door, ctx, {})
+    env = DavEnv(config, store, door, ctx, {}, domain)
     for u in users:
         await env.add_user(u)
     try:
@@ -69,3 +73,21 @@ async def running_dav(tmp_path, users=(ALICE, BOB, CAROL), tls: bool = False,
     finally:
         await door.stop()
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def with_smtp(env: DavEnv, dns_server: str) -> AsyncIterator[SMTPDoor]:
+    """The SMTP door of ``env``'s server on 127.0.0.1 (ports 0). Inbound mail is not checked
+    for SPF/DKIM/DMARC; outbound mail follows ``env.config.smtp.routes`` (set them once both
+    servers run) and any other look-up goes to ``dns_server`` (tests/smtp/dnsserver.py)."""
+    settings = env.config.smtp
+    settings.port = settings.submission_port = settings.submissions_port = 0
+    settings.verify_inbound = False
+    settings.dns_server = dns_server
+    settings.retry_schedule_seconds = [1]
+    env.config.server.hostname = f"mx.{env.domain}"
+    door = await start_smtp(env.ctx)
+    try:
+        yield door
+    finally:
+        await door.stop()

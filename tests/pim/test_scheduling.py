@@ -12,7 +12,9 @@ import icalendar
 from postroom.pim import itip
 from postroom.store.api import ROLE_INBOX
 from tests.dav.client import request
-from tests.dav.env import ALICE, BOB, running_dav
+from tests.dav.env import ALICE, BOB, running_dav, with_smtp
+from tests.helpers import eventually
+from tests.smtp.dnsserver import TestDNS
 
 ALICE_HOME = "/dav/alice@example.test/"
 BOB_HOME = "/dav/bob@example.test/"
@@ -100,44 +102,61 @@ async def test_reply_api_for_other_doors_and_delegate(dav):
     assert partstat_of(r.text, BOB) == "TENTATIVE"
 
 
-async def queued_imip(store) -> list[tuple[list[str], bytes]]:
-    out = []
-    for q in await store.queue_list():
-        out.append((q.recipients, await store.read_blob(q.blob)))
-    return out
+async def test_external_attendee_on_another_postroom_by_smtp(tmp_path):
+    """Organizer on example.test, attendee on other.test, each server with its SMTP door: the
+    REQUEST leaves through A's queue by SMTP, B applies it on delivery, dan's answer travels
+    back the same way and alice's copy says ACCEPTED."""
+    dns = TestDNS().start()
+    try:
+        async with running_dav(tmp_path / "a") as a, \
+                running_dav(tmp_path / "b", users=("dan@other.test",), domain="other.test") as b, \
+                with_smtp(a, dns.server) as a_smtp, with_smtp(b, dns.server) as b_smtp:
+            a.config.smtp.routes["other.test"] = f"127.0.0.1:{b_smtp.ports['smtp']}"
+            b.config.smtp.routes["example.test"] = f"127.0.0.1:{a_smtp.ports['smtp']}"
+            dan = b.accounts["dan@other.test"]
+            r = await request(a, "PUT", ALICE_HOME + "calendar/meet-1.ics",
+                              meeting(["dan@other.test"]))
+            assert r.status == 201
+
+            [copy] = await eventually(lambda: b.store.find_items_by_uid(dan.id, "meet-1"))
+            assert partstat_of(copy.text, "dan@other.test") == "NEEDS-ACTION"
+            inbox = await b.store.get_mailbox_by_role(dan.id, ROLE_INBOX)
+            [invitation] = await b.store.fetch(dan.id, inbox.id,
+                                               await b.store.uids(dan.id, inbox.id))
+            msg = email.message_from_bytes(await b.store.read_blob(invitation.blob),
+                                           policy=email.policy.default)
+            assert any(p.get_content_type() == "text/calendar" for p in msg.walk())
+
+            # dan answers through his CalDAV client: his copy's PARTSTAT changes.
+            dan_path = f"/dav/dan@other.test/calendar/{copy.name}"
+            r = await request(b, "PUT", dan_path,
+                              copy.text.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED"),
+                              {"If-Match": f'"{copy.modseq}"'}, user="dan@other.test")
+            assert r.status == 204, r.text
+
+            async def alice_sees_accepted() -> bool:
+                r = await request(a, "GET", ALICE_HOME + "calendar/meet-1.ics")
+                return partstat_of(r.text, "dan@other.test") == "ACCEPTED"
+            await eventually(alice_sees_accepted)
+            await eventually(lambda: _queues_empty(a, b))
+    finally:
+        dns.stop()
 
 
-async def test_external_attendee_round_trip_by_imip(tmp_path):
-    """Organizer on one Postroom, attendee on another: the REQUEST leaves through the queue,
-    the other side applies it, its REPLY comes back and updates the organizer's copy."""
-    async with running_dav(tmp_path / "a") as a, \
-            running_dav(tmp_path / "b", users=("dan@other.test",), domain="other.test") as b:
-        dan = b.accounts["dan@other.test"]
-        r = await request(a, "PUT", ALICE_HOME + "calendar/meet-1.ics",
-                          meeting(["dan@other.test"]))
-        assert r.status == 201
-        sent = await queued_imip(a.store)
-        [(rcpts, raw)] = [(rc, raw) for rc, raw in sent if b"METHOD:REQUEST" in raw]
-        assert rcpts == ["dan@other.test"]
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        assert any(p.get_content_type() == "text/calendar" for p in msg.walk())
+async def _queues_empty(*envs) -> bool:
+    return not any([await env.store.queue_list() for env in envs])
 
-        assert await itip.handle_incoming_imip(b.store, dan, raw)
-        [copy] = await b.store.find_items_by_uid(dan.id, "meet-1")
-        assert partstat_of(copy.text, "dan@other.test") == "NEEDS-ACTION"
 
-        assert await itip.reply(b.ctx, dan, "meet-1", "ACCEPTED")
-        [(rcpts, reply_raw)] = [(rc, raw) for rc, raw in await queued_imip(b.store)
-                                if b"METHOD:REPLY" in raw]
-        assert rcpts == ["alice@example.test"]
-        assert await itip.handle_incoming_imip(a.store, a.accounts[ALICE], reply_raw)
-        r = await request(a, "GET", ALICE_HOME + "calendar/meet-1.ics")
-        assert partstat_of(r.text, "dan@other.test") == "ACCEPTED"
-
-        # A forged reply (From someone else) changes nothing.
-        forged = reply_raw.replace(b"From: dan@other.test", b"From: eve@evil.test")
-        forged = forged.replace(b"PARTSTAT=ACCEPTED", b"PARTSTAT=DECLINED")
-        assert not await itip.handle_incoming_imip(a.store, a.accounts[ALICE], forged)
+async def test_forged_imip_reply_changes_nothing(dav):
+    """An iMIP REPLY whose From is not the attendee it speaks for is ignored (RFC 6047 §3.1)."""
+    await request(dav, "PUT", ALICE_HOME + "calendar/meet-1.ics", meeting(["dan@other.test"]))
+    forged = (b"From: eve@evil.test\r\nTo: alice@example.test\r\nSubject: Declined\r\n"
+              b"MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REPLY\r\n\r\n"
+              + meeting(["dan@other.test"], {"dan@other.test": "DECLINED"}).replace(
+                  "VERSION:2.0", "VERSION:2.0\r\nMETHOD:REPLY").encode())
+    assert not await itip.handle_incoming_imip(dav.store, dav.accounts[ALICE], forged)
+    r = await request(dav, "GET", ALICE_HOME + "calendar/meet-1.ics")
+    assert partstat_of(r.text, "dan@other.test") == "NEEDS-ACTION"
 
 
 async def test_free_busy_through_the_schedule_outbox(dav):

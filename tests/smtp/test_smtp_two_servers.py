@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import time
 
 import aiosmtplib
 import pytest
@@ -16,18 +15,9 @@ from aiosmtpd.smtp import SMTP
 from postroom.smtp import admin
 from postroom.smtp import start as start_smtp
 
+from tests.helpers import eventually
+
 from .env import PASSWORD, message, running_smtp
-
-
-async def eventually(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def submit_as_alice(env, rcpts: list[str], subject: str = "Hello") -> None:

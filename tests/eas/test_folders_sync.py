@@ -172,24 +172,3 @@ async def test_body_preferences_truncation_and_mime(eas, phone):
         "AirSync:ApplicationData/AirSyncBase:Body")   # Options remembered from SyncKey 0
     assert body.findtext("AirSyncBase:Type") == "4"
     assert "Subject: Hello" in body.findtext("AirSyncBase:Data")
-
-
-async def test_calendar_contacts_and_tasks_folders_sync_their_items_read_only(eas, phone):
-    from postroom.pim.model import index_text
-    acc = eas.accounts[ALICE]
-    cal = await eas.store.get_collection_by_role(acc.id, "calendar")
-    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:ev1\r\n"
-            "DTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\nDTEND:20260301T110000Z\r\n"
-            "SUMMARY:Standup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
-    await eas.store.put_item(acc.id, cal.id, "ev1.ics", text, index_text(text, "VEVENT"))
-    folders = await phone.folders()
-    sid = folders["Calendar"][0]
-    key = collection(await phone.sync(sid, "0")).findtext("AirSync:SyncKey")
-    coll = collection(await phone.sync(sid, key))
-    data = coll.find("AirSync:Commands/AirSync:Add/AirSync:ApplicationData")
-    assert data.findtext("Calendar:Subject") == "Standup"
-    assert data.findtext("Calendar:StartTime") == "20260301T100000Z"
-    coll = collection(await phone.sync(sid, coll.findtext("AirSync:SyncKey"), commands=[
-        E("AirSync:Delete", E("AirSync:ServerId", f"{sid}:ev1.ics"))]))
-    assert coll.findtext("AirSync:Responses/AirSync:Delete/AirSync:Status") == "6"
-    assert await eas.store.get_item(acc.id, cal.id, "ev1.ics") is not None

@@ -258,6 +258,13 @@ def index_vcard(card: Card) -> ItemIndex:
         phones=tuple(p.strip() for p in card.values("TEL") if p.strip()))
 
 
+def resource_name(uid: str, ext: str) -> str:
+    """A safe item name for a new item with this UID ("<uid>.ics", "<uid>.vcf")."""
+    import uuid
+    safe = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in uid)[:200]
+    return f"{safe or uuid.uuid4()}.{ext}"
+
+
 def index_text(text: str, component_kind: str, *, default_uid: str = "") -> ItemIndex:
     """Parses and indexes the canonical text of an item of a calendar or an address book."""
     if component_kind == "addressbook":

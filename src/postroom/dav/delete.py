@@ -18,8 +18,7 @@ async def handle(req: DavRequest) -> Response:
     store = req.store
     if target.kind == "item":
         c = target.collection
-        if not target.can("t"):
-            raise DavError(403)
+        target.require("t")
         item = await store.get_item(c.account_id, c.id, target.item)
         if item is None:
             raise DavError(404)

@@ -18,8 +18,7 @@ async def handle(req: DavRequest) -> Response:
         # Collections have no body; say so plainly (some clients GET them to probe).
         return Response(b"", status_code=200 if target.can("r") else 403,
                         media_type="text/plain")
-    if not target.can("r"):
-        raise DavError(403)
+    target.require("r")
     item = await load_item(req, target)
     if item is None:
         raise DavError(404)

@@ -28,8 +28,10 @@ async def handle(req: DavRequest) -> Response:
             or is_inbox(dst_c):
         raise DavError(403 if is_inbox(dst_c) else 502)
     copying = req.method.upper() == "COPY"
-    if not target.can("r") or (not copying and not target.can("t")) or not dest.can("i"):
-        raise DavError(403)
+    target.require("r")
+    if not copying:
+        target.require("t")
+    dest.require("i")
     overwrite = req.header("overwrite", "T").strip().upper() != "F"
     existed = await req.store.get_item(dst_c.account_id, dst_c.id, dest.item) is not None
     if existed and not overwrite:

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from postroom.dav import xmlutil as X
 from postroom.dav.app import DavRequest, xml_response
-from postroom.dav.resources import DavError
+from postroom.dav.resources import DavError, is_inbox
 from postroom.pim import freebusy
 from postroom.pim.model import InvalidData, parse_calendar
 from postroom.store.api import ACL_COLLECTION, RIGHTS_READ, RIGHTS_READ_WRITE
@@ -20,7 +20,7 @@ async def share(req: DavRequest) -> Response:
     or read-write to a user of this server, CS:remove takes it back. Accepted at once."""
     target = req.target
     c = target.collection
-    if c is None or c.account_id != req.account.id:
+    if c is None or c.account_id != req.account.id or is_inbox(c):
         raise DavError(403)
     root = X.parse(req.body)
     if root is None or root.tag != T(X.CS, "share"):

@@ -35,10 +35,17 @@ def parse_request(root: ET.Element | None) -> tuple[str, list[str]]:
 
 async def prop_context(req: DavRequest, target: Target) -> P.PropContext:
     owner = target.owner if target.owner is not None else req.account
-    if target.collection is not None and owner.id != target.collection.account_id:
-        owner = await req.store.get_account_by_id(target.collection.account_id)
+    c = target.collection
+    if c is not None and owner.id != c.account_id:
+        owner = await req.store.get_account_by_id(c.account_id)
     fresh = await req.store.get_account_by_id(owner.id) or owner
-    return P.PropContext(req.account, fresh.used_bytes, fresh.quota_bytes)
+    sharees = []
+    if target.kind == "collection" and c is not None:
+        for share in await req.store.list_rights(c.account_id, ACL_COLLECTION, c.id):
+            who = await req.store.get_account_by_id(share.grantee_account_id)
+            if who is not None:
+                sharees.append((who, share.rights))
+    return P.PropContext(req.account, fresh.used_bytes, fresh.quota_bytes, sharees)
 
 
 def build(target: Target, item: Item | None, mode: str, names: list[str], pc: P.PropContext,
@@ -129,8 +136,7 @@ async def handle(req: DavRequest):
     target = req.target
     if target.kind == "collection" and target.collection is None:
         raise DavError(404)
-    if not target.can("r"):
-        raise DavError(403)
+    target.require("r")
     mode, names = parse_request(X.parse(req.body))
     depth = req.depth
     if depth not in ("0", "1"):

@@ -18,8 +18,9 @@ async def handle(req: DavRequest):
     c = target.collection
     if target.kind != "collection" or c is None:
         raise DavError(403 if target.kind != "collection" else 404)
-    if c.account_id != req.account.id and "a" not in target.rights:
-        raise DavError(403)
+    if c.account_id != req.account.id:
+        # A sharee's view has the owner's properties; changing them is the owner's right.
+        target.require("a", "write-properties")
     root = X.parse(req.body)
     if root is None or root.tag != T(X.DAV, "propertyupdate"):
         raise X.BadXML("expected DAV:propertyupdate")

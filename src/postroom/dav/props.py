@@ -1,6 +1,7 @@
 """Live properties of every kind of DAV resource (RFC 4918 §15, RFC 3744, RFC 4791 §5.2 and
-§6.2, RFC 6352 §6.2, RFC 6578 §4, RFC 6638 §2 and §9, RFC 4331 quota), and dead properties
-kept by PROPPATCH in the collection's ``properties``.
+§6.2, RFC 6352 §6.2, RFC 6578 §4, RFC 6638 §2 and §9, RFC 4331 quota, and the sharing
+properties of calendarserver-sharing: CS:invite, CS:shared-url, CS:allowed-sharing-modes), and
+dead properties kept by PROPPATCH in the collection's ``properties``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from postroom.dav.resources import (
     GAL, OUTBOX, Target, collection_path, home_path, is_addressbook, is_calendar, is_inbox,
     principal_path,
 )
-from postroom.store.api import Collection, Item
+from postroom.store.api import RIGHT_WRITE, Account, Collection, Item
 
 T = X.tag
 MAX_RESOURCE_SIZE = 2 * 1024 * 1024
@@ -88,15 +89,24 @@ CARD_REPORTS = [(X.CARDDAV, "addressbook-query"), (X.CARDDAV, "addressbook-multi
 
 
 class PropContext:
-    """What property values need besides the target: the viewer, the home, usage."""
+    """What property values need besides the target: the viewer, the home, usage, and for a
+    collection who it is shared with ((account, RFC 4314 rights) pairs)."""
 
-    def __init__(self, account, used_bytes: int, quota_bytes: int) -> None:
+    def __init__(self, account, used_bytes: int, quota_bytes: int,
+                 sharees: list[tuple[Account, str]] = ()) -> None:
         self.account = account
         self.used_bytes = used_bytes
         self.quota_bytes = quota_bytes
+        self.sharees = list(sharees)
 
 
-def resourcetype(target: Target) -> ET.Element:
+def _is_shared_view(target: Target) -> bool:
+    """A sharee's view of someone else's collection, through the sharee's own home."""
+    c = target.collection
+    return c is not None and c.account_id != (target.home.id if target.home else c.account_id)
+
+
+def resourcetype(target: Target, pc: PropContext | None = None) -> ET.Element:
     rt = X.el(T(X.DAV, "resourcetype"))
     kind = target.kind
     if kind in ("item", "gal-item"):
@@ -114,10 +124,12 @@ def resourcetype(target: Target) -> ET.Element:
             rt.append(X.el(T(X.CALDAV, "schedule-inbox")))
         elif is_calendar(c):
             rt.append(X.el(T(X.CALDAV, "calendar")))
-            if c.account_id != (target.home.id if target.home else c.account_id):
-                rt.append(X.el(T(X.CS, "shared")))
         elif is_addressbook(c):
             rt.append(X.el(T(X.CARDDAV, "addressbook")))
+        if _is_shared_view(target):
+            rt.append(X.el(T(X.CS, "shared")))
+        elif pc is not None and pc.sharees and c.account_id == pc.account.id:
+            rt.append(X.el(T(X.CS, "shared-owner")))
     return rt
 
 
@@ -255,6 +267,46 @@ def _collection_set(target, pc, item):
     return X.el(T(X.DAV, "principal-collection-set"), children=_hrefs("/dav/principals/"))
 
 
+def _sharee(account: Account, rights: str) -> ET.Element:
+    access = "read-write" if RIGHT_WRITE in rights else "read"
+    return X.el(T(X.CS, "user"), children=[
+        X.href(f"mailto:{account.email}"),
+        X.el(T(X.CS, "common-name"), account.settings.get("display_name") or account.email),
+        X.el(T(X.CS, "invite-accepted")),
+        X.el(T(X.CS, "access"), children=[X.el(T(X.CS, access))])])
+
+
+def _invite(target, pc, item):
+    """Who the collection is shared with: every sharee for the owner, oneself for a sharee
+    (calendarserver-sharing §5.2.2). Shares are accepted when made, so all say accepted."""
+    c = target.collection
+    if target.kind != "collection" or c is None or is_inbox(c):
+        return None
+    owner = target.owner
+    shown = [(a, r) for a, r in pc.sharees
+             if c.account_id == pc.account.id or a.id == pc.account.id]
+    return X.el(T(X.CS, "invite"), children=[
+        X.el(T(X.CS, "organizer"), children=[
+            X.href(f"mailto:{owner.email}"),
+            X.el(T(X.CS, "common-name"), owner.settings.get("display_name") or owner.email)]),
+        *(_sharee(a, r) for a, r in shown)])
+
+
+def _shared_url(target, pc, item):
+    if target.kind == "collection" and _is_shared_view(target):
+        return X.el(T(X.CS, "shared-url"), children=_hrefs(
+            collection_path(target.owner.email, target.collection.name)))
+    return None
+
+
+def _sharing_modes(target, pc, item):
+    c = target.collection
+    if target.kind != "collection" or c is None or is_inbox(c):
+        return None
+    modes = [X.el(T(X.CS, "can-be-shared"))] if c.account_id == pc.account.id else []
+    return X.el(T(X.CS, "allowed-sharing-modes"), children=modes)
+
+
 def _privset(target, pc, item):
     return _privileges(target.rights)
 
@@ -303,7 +355,7 @@ def _quota(available: bool):
 
 
 _PROPS: dict[str, Callable] = {
-    T(X.DAV, "resourcetype"): lambda t, pc, i: resourcetype(t),
+    T(X.DAV, "resourcetype"): lambda t, pc, i: resourcetype(t, pc),
     T(X.DAV, "displayname"): _displayname,
     T(X.DAV, "getetag"): _getetag,
     T(X.DAV, "getcontenttype"): _contenttype,
@@ -319,6 +371,9 @@ _PROPS: dict[str, Callable] = {
     T(X.DAV, "quota-used-bytes"): _quota(False),
     T(X.CS, "getctag"): _ctag,
     T(X.CS, "email-address-set"): _email_set,
+    T(X.CS, "invite"): _invite,
+    T(X.CS, "shared-url"): _shared_url,
+    T(X.CS, "allowed-sharing-modes"): _sharing_modes,
     T(X.CALDAV, "calendar-home-set"): _home_set(X.CALDAV, "calendar-home-set"),
     T(X.CARDDAV, "addressbook-home-set"): _home_set(X.CARDDAV, "addressbook-home-set"),
     T(X.CALDAV, "calendar-user-address-set"): _user_address_set,

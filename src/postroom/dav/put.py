@@ -43,8 +43,7 @@ async def handle(req: DavRequest) -> Response:
         ns = X.CARDDAV if is_addressbook(c) else X.CALDAV
         raise DavError(403, body=X.error(ns, "max-resource-size"))
     old = await store.get_item(c.account_id, c.id, target.item)
-    if not target.can("w" if old is not None else "i"):
-        raise DavError(403)
+    target.require("w" if old is not None else "i")
     if_match = parse_if_match(req.header("if-match"))
     if_none_match = req.header("if-none-match").strip() == "*"
     if if_match is not None and (old is None or (if_match >= 0 and if_match != old.modseq)):

@@ -46,8 +46,7 @@ async def handle(req: DavRequest) -> Response:
     if root is None:
         raise X.BadXML("empty REPORT")
     target = req.target
-    if not target.can("r"):
-        raise DavError(403)
+    target.require("r")
     name = root.tag
     if name == T(X.CALDAV, "calendar-query"):
         return await calendar_query(req, root)

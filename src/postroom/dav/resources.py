@@ -10,7 +10,10 @@
     /dav/<email>/shared-<owner id>-<collection id>/   a collection another user shared
 
 Rights come from the store's ACL (RFC 4314 letters): "r" to read, "i" to create, "w" to change,
-"t" to delete. Without any right a foreign path answers 404, so existence is not revealed.
+"t" to delete. Without any right a foreign path answers 404, so existence is not revealed; a
+missing right on a reachable resource answers 403 with DAV:need-privileges (RFC 3744 §7.1.1).
+A sharee reaches a shared collection through their own home, and also at the owner's URL (the
+CS:shared-url of calendarserver-sharing).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ def quote(segment: str) -> str:
     return _quote(segment, safe="@+")
 
 
+from postroom.dav import xmlutil as X
 from postroom.store.api import (
     ACL_COLLECTION, COLLECTION_ADDRESSBOOK, COLLECTION_INBOX, Account, Collection, Store,
 )
@@ -63,6 +67,25 @@ class Target:
 
     def can(self, right: str) -> bool:
         return right in self.rights
+
+    def require(self, right: str, privilege: str = "") -> None:
+        """Raises 403 with DAV:need-privileges (naming ``privilege``, by default the one of
+        ``right``) unless the viewer holds ``right``. Creating and deleting an item are bind
+        and unbind on its collection (RFC 3744 §3.9, §3.10)."""
+        if right in self.rights:
+            return
+        path = self.path
+        if not self.is_collection and right in "it":
+            path = path[:path.rindex("/") + 1]
+        raise DavError(403, body=X.error(X.DAV, "need-privileges", X.el(
+            X.tag(X.DAV, "resource"), children=[
+                X.href(path), X.el(X.tag(X.DAV, "privilege"),
+                                   children=[X.el(X.tag(X.DAV, privilege or PRIVILEGES[right]))])])))
+
+
+# The DAV privilege (RFC 3744 §3) that each ACL letter grants.
+PRIVILEGES = {"r": "read", "w": "write-content", "i": "bind", "t": "unbind",
+              "a": "write-acl"}
 
 
 def home_path(email: str) -> str:
@@ -109,9 +132,10 @@ async def resolve(store: Store, account: Account, path: str) -> Target:
         return Target("principal", principal_path(owner.email), owner=owner, home=owner,
                       rights="lr")
     home = await store.get_account(segs[0])
-    if home is None or home.id != account.id:
-        # Another user's home: only reachable through a share listed in one's own home.
+    if home is None:
         raise DavError(404)
+    if home.id != account.id:
+        return await _resolve_foreign(store, account, home, segs)
     if len(segs) == 1:
         return Target("home", home_path(home.email), owner=home, home=home, rights="lrik")
     seg = segs[1]
@@ -148,6 +172,25 @@ async def resolve(store: Store, account: Account, path: str) -> Target:
         return Target("item", cpath + quote(segs[2]), owner=owner, home=home,
                       collection=collection, segment=seg, item=segs[2], rights=rights)
     raise DavError(404 if collection is None else 404)
+
+
+async def _resolve_foreign(store: Store, account: Account, owner: Account, segs: list[str]
+                           ) -> Target:
+    """A path in another user's home: only a collection shared with ``account`` (and its
+    items) is there for them."""
+    if len(segs) not in (2, 3) or segs[1] in RESERVED_NAMES or segs[1].startswith(SHARED):
+        raise DavError(404)
+    collection = await store.get_collection(owner.id, segs[1])
+    rights = await store.rights_of(account.id, owner.id, ACL_COLLECTION, collection.id) \
+        if collection is not None else ""
+    if "r" not in rights:
+        raise DavError(404)
+    cpath = collection_path(owner.email, segs[1])
+    if len(segs) == 2:
+        return Target("collection", cpath, owner=owner, home=owner, collection=collection,
+                      segment=segs[1], rights=rights)
+    return Target("item", cpath + quote(segs[2]), owner=owner, home=owner,
+                  collection=collection, segment=segs[1], item=segs[2], rights=rights)
 
 
 def is_calendar(c: Collection | None) -> bool:

@@ -205,7 +205,8 @@ async def test_changes_since_reports_flag_changes_adds_and_vanished(store):
     assert none.changed == [] and none.vanished == []
 
 
-async def test_search_text_flags_size_dates_and_headers(store):
+@pytest.mark.parametrize("indexed", [False, True], ids=["text-pending", "text-indexed"])
+async def test_search_text_flags_size_dates_and_headers(store, indexed):
     acct = await new_account(store)
     box = await inbox(store, acct)
     await store.append(acct.id, box.id, make_message(
@@ -215,6 +216,8 @@ async def test_search_text_flags_size_dates_and_headers(store):
         "Lunch?", "Pizza at noon. Ünïcödé text\r\n"), [SEEN], internal_date=2_000_000)
     await store.append(acct.id, box.id, make_message(
         "=?utf-8?q?Gr=C3=BC=C3=9Fe?=", "x" * 5000 + "\r\n"), internal_date=3_000_000)
+    if indexed:
+        await store.flush_index()
 
     async def q(c):
         return await store.search(acct.id, box.id, c)

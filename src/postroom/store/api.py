@@ -438,6 +438,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def hidden_uids(self, account_id: int, mailbox_id: int) -> set[int]: ...
 
+    async def flush_index(self) -> None:
+        """Returns once every stored message is in the search index. Searches are right before
+        that too (text still waiting is searched where it waits); this is for tests and for
+        the end of a bulk import."""
+
     # change log
     @abc.abstractmethod
     async def account_modseq(self, account_id: int) -> int: ...
@@ -646,6 +651,9 @@ class ItemChanges:
     modseq: int                  # the collection's modseq now: the new sync-token
     changed: list[Item]          # without text, by name
     deleted: list[str]           # names of items deleted after the given modseq
+    # Tombstones at or below this modseq were pruned: from an older ``since`` the deletions are
+    # incomplete, and a sync-token that old is no longer valid (RFC 6578 §3.2).
+    horizon: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -743,6 +751,12 @@ class CollaborationStore(abc.ABC):
     @abc.abstractmethod
     async def item_changes(self, account_id: int, collection_id: int, since: int) -> ItemChanges:
         """Items changed and names deleted after modseq ``since`` (0: everything)."""
+
+    @abc.abstractmethod
+    async def prune_tombstones(self, account_id: int, collection_id: int, keep: int) -> int:
+        """Forgets all but the newest ``keep`` tombstones of the collection and raises its
+        ItemChanges.horizon accordingly; returns how many were dropped. Deleting items prunes
+        by itself beyond a backend's limit."""
 
     @abc.abstractmethod
     async def collection_usage(self, account_id: int) -> int:

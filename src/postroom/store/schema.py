@@ -127,6 +127,13 @@ CREATE TABLE IF NOT EXISTS queue (
     last_error TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS queue_due ON queue (next_attempt);
+-- Search text waiting for the trigram index: written with the message (a plain insert), moved
+-- into message_text in batches when the store is quiet. Searches read both, so results are
+-- right while the index catches up.
+CREATE TABLE IF NOT EXISTS pending_text (
+    message_id INTEGER PRIMARY KEY,
+    from_ TEXT, to_ TEXT, cc TEXT, bcc TEXT, subject TEXT, headers TEXT, body TEXT
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
     from_, to_, cc, bcc, subject, headers, body,
     tokenize = 'trigram'

@@ -134,6 +134,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         self._pending: list = []
         self._pending_lock = threading.Lock()
         self._draining = False
+        self._unindexed = 0          # text rows waiting for the trigram index (approximate)
+        self._indexing = False
+        self._index_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -143,6 +146,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         self._loop = asyncio.get_running_loop()
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
         await self._run(self._open_sync)
+        self._unindexed = 1 if await self._run(lambda: self._conn.execute(
+            "SELECT 1 FROM pending_text LIMIT 1").fetchone()) else 0
+        self._schedule_indexing(now=True)
         self._watch_task = asyncio.create_task(self._watch_other_processes())
 
     def _open_sync(self) -> None:
@@ -155,6 +161,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA mmap_size=268435456")
+        conn.create_function("pr_contains", 2, _contains, deterministic=True)
         conn.executescript(SQLITE_SCHEMA)
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                      (str(SCHEMA_VERSION),))
@@ -163,6 +170,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         self._last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changelog").fetchone()[0]
 
     async def close(self) -> None:
+        if self._index_timer is not None:
+            self._index_timer.cancel()
+            self._index_timer = None
         if self._watch_task:
             self._watch_task.cancel()
             try:
@@ -236,6 +246,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 conn.execute("RELEASE op")
                 outcomes.append([fut, result, None, tx.touched])
                 txs.append(tx)
+                self._unindexed += tx.unindexed
             except BaseException as e:
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
@@ -274,6 +285,84 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 fut.set_result(result)
         if touched:
             self.notifier.publish(touched)
+        self._schedule_indexing()
+
+    # -- deferred search indexing: the trigram index is fed in batches, off the delivery path
+
+    _INDEX_BATCH = 256
+    _INDEX_QUIET_SECONDS = 0.25
+
+    def _schedule_indexing(self, now: bool = False) -> None:
+        """On the loop thread. Index once writes have been quiet for a moment, or at once when
+        enough text is waiting, so a burst of deliveries is indexed in a few large batches."""
+        if self._executor is None or self._unindexed <= 0 or self._indexing:
+            return
+        if self._index_timer is not None:
+            self._index_timer.cancel()
+            self._index_timer = None
+        if now or self._unindexed >= self._INDEX_BATCH:
+            self._indexing = True
+            self._executor.submit(self._index_step, asyncio.get_running_loop())
+        else:
+            self._index_timer = asyncio.get_running_loop().call_later(
+                self._INDEX_QUIET_SECONDS, self._schedule_indexing, True)
+
+    def _index_step(self, loop: asyncio.AbstractEventLoop) -> None:
+        moved = self._index_step_sync()
+        loop.call_soon_threadsafe(self._indexed, moved)
+
+    def _index_step_sync(self) -> int:
+        """One batch from pending_text into the trigram index, as its own transaction. It need
+        not be durable on its own (synchronous=NORMAL): lost in a crash, the rows are simply
+        still pending. Returns how many rows moved (-1 on an error)."""
+        conn = self._conn
+        moved = 0
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [r[0] for r in conn.execute(
+                    "SELECT message_id FROM pending_text ORDER BY message_id LIMIT ?",
+                    (self._INDEX_BATCH,))]
+                if ids:
+                    last = ids[-1]
+                    conn.execute(
+                        "INSERT INTO message_text (rowid, from_, to_, cc, bcc, subject, headers, "
+                        "body) SELECT message_id, from_, to_, cc, bcc, subject, headers, body "
+                        "FROM pending_text WHERE message_id <= ?", (last,))
+                    conn.execute("DELETE FROM pending_text WHERE message_id <= ?", (last,))
+                    moved = len(ids)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except Exception:
+            log.exception("search indexing failed; will retry")
+            moved = -1
+        finally:
+            conn.execute("PRAGMA synchronous=FULL")
+        return moved
+
+    async def flush_index(self) -> None:
+        if self._index_timer is not None:
+            self._index_timer.cancel()
+            self._index_timer = None
+        while True:
+            # Runs after any indexing step already queued on the store thread.
+            moved = await self._run(self._index_step_sync)
+            if moved < self._INDEX_BATCH:
+                self._unindexed = 0
+                return
+
+    def _indexed(self, moved: int) -> None:
+        self._indexing = False
+        if moved < 0:
+            return
+        if moved < self._INDEX_BATCH:
+            self._unindexed = 0
+            return
+        self._unindexed = max(self._unindexed - moved, 1)  # more may wait: go on
+        self._schedule_indexing(now=True)
 
     def _collect_blobs(self, digests: set[str]) -> None:
         """Second transaction: drop blobs nobody references. An inserter re-checks the file in
@@ -305,6 +394,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 continue
             if touched:
                 self.notifier.publish(touched)
+                # Another process may have left text to index (an import that has ended).
+                self._unindexed = max(self._unindexed, 1)
+                self._schedule_indexing()
 
     def _check_data_version(self) -> set[int]:
         conn = self._conn
@@ -809,10 +901,11 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         mid = cur.lastrowid
         conn.execute("UPDATE messages SET thread_id=? WHERE id=?", (thread_id or mid, mid))
         conn.execute(
-            "INSERT INTO message_text (rowid, from_, to_, cc, bcc, subject, headers, body) "
+            "INSERT INTO pending_text (message_id, from_, to_, cc, bcc, subject, headers, body) "
             "VALUES (?,?,?,?,?,?,?,?)",
             (mid, p.from_text, p.to_text, p.cc_text, p.bcc_text, p.subject,
              p.headers_text[:MAX_INDEXED_TEXT], p.body_text[:MAX_INDEXED_TEXT]))
+        tx.unindexed += 1
         return mid
 
     def _release_message(self, conn, tx, message_id: int) -> None:
@@ -825,6 +918,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             return
         conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
         conn.execute("DELETE FROM message_text WHERE rowid=?", (message_id,))
+        conn.execute("DELETE FROM pending_text WHERE message_id=?", (message_id,))
         self._release_blob(conn, tx, row[0])
 
     def _release_blob(self, conn, tx, digest: str) -> None:
@@ -1248,17 +1342,28 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             col, probe = _TEXT_COLUMNS[c.field], needle
         if probe == "":
             return "1", []
+        # Text not yet in the trigram index is searched where it waits (pending_text).
+        folded = probe.casefold()
+        if col is None:
+            pending = ("e.message_id IN (SELECT message_id FROM pending_text WHERE "
+                       "pr_contains(headers, ?) OR pr_contains(body, ?))")
+            pending_params = [folded, folded]
+        else:
+            pending = (f"e.message_id IN (SELECT message_id FROM pending_text WHERE "
+                       f"pr_contains({col}, ?))")
+            pending_params = [folded]
         if len(probe) >= 3:
             target = f"{{{col}}} : {_fts_phrase(probe)}" if col else \
                 f"{{headers body}} : {_fts_phrase(probe)}"
             return ("e.message_id IN (SELECT rowid FROM message_text WHERE message_text "
-                    "MATCH ?)", [target])
+                    f"MATCH ?) OR {pending}", [target, *pending_params])
         pattern = "%" + _like_escape(probe) + "%"
         if col is None:
             return ("e.message_id IN (SELECT rowid FROM message_text WHERE headers LIKE ? "
-                    "ESCAPE '\\' OR body LIKE ? ESCAPE '\\')", [pattern, pattern])
+                    f"ESCAPE '\\' OR body LIKE ? ESCAPE '\\') OR {pending}",
+                    [pattern, pattern, *pending_params])
         return (f"e.message_id IN (SELECT rowid FROM message_text WHERE {col} LIKE ? "
-                f"ESCAPE '\\')", [pattern])
+                f"ESCAPE '\\') OR {pending}", [pattern, *pending_params])
 
     def _verify_headers(self, blob: str, criteria: S.Criteria) -> bool:
         """Evaluates the criteria tree's HEADER keys against the real header block; other keys
@@ -1477,6 +1582,11 @@ def _header_values(header: bytes, name: str) -> list[str]:
         return [str(v) for v in (msg.get_all(name, failobj=[]) or [])]
 
 
+def _contains(haystack: str | None, folded_needle: str) -> int:
+    """Case-insensitive substring test for text not yet in the trigram index."""
+    return 1 if haystack and folded_needle in haystack.casefold() else 0
+
+
 def _like_escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -1500,6 +1610,7 @@ class _Tx:
         self.touched: set[int] = set()
         self.new_blobs: list[str] = []
         self.dead_blobs: set[str] = set()
+        self.unindexed = 0
         self.logged: set[tuple[int, int]] = set()
 
     def bump(self, conn, account_id: int) -> int:

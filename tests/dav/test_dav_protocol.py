@@ -237,3 +237,28 @@ async def test_basic_auth_refused_in_the_clear_where_plaintext_is_not_allowed(tm
         import asyncio
         status, body = await asyncio.to_thread(over_tls)
         assert status == 207 and b"current-user-principal" in body
+
+
+SYNC = """<D:sync-collection xmlns:D="DAV:"><D:sync-token>{token}</D:sync-token>
+  <D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"""
+
+
+async def test_sync_token_older_than_pruned_tombstones_is_refused(dav):
+    cal = HOME + "calendar/"
+    for uid in ("a", "b", "c"):
+        await request(dav, "PUT", cal + f"{uid}.ics", ev(uid))
+    r = await request(dav, "REPORT", cal, SYNC.format(token=""), {"Depth": "1"})
+    old = r.xml().findtext("{DAV:}sync-token")
+    await request(dav, "DELETE", cal + "a.ics")
+    r = await request(dav, "REPORT", cal, SYNC.format(token=old), {"Depth": "1"})
+    middle = r.xml().findtext("{DAV:}sync-token")
+    await request(dav, "DELETE", cal + "b.ics")
+    acc = dav.accounts[ALICE]
+    c = await dav.store.get_collection(acc.id, "calendar")
+    assert await dav.store.prune_tombstones(acc.id, c.id, keep=1) == 1
+    r = await request(dav, "REPORT", cal, SYNC.format(token=middle), {"Depth": "1"})
+    assert r.status == 207 and any(h.endswith("/b.ics") for h in hrefs(r))
+    r = await request(dav, "REPORT", cal, SYNC.format(token=old), {"Depth": "1"})
+    assert r.status == 403 and b"valid-sync-token" in r.body
+    r = await request(dav, "REPORT", cal, SYNC.format(token=""), {"Depth": "1"})
+    assert r.status == 207 and sorted(hrefs(r)) == [cal + "c.ics"]

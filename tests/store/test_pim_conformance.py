@@ -111,6 +111,28 @@ async def test_item_changes_report_changes_and_tombstones(store, acc):
     assert a.modseq <= token
 
 
+async def test_pruned_tombstones_raise_the_sync_horizon(store, acc):
+    col = await store.get_collection_by_role(acc.id, "calendar")
+    for n in "abcd":
+        await put(store, acc, col, f"{n}.ics", event(n))
+    before = (await store.get_collection_by_id(acc.id, col.id)).modseq
+    for n in "abc":
+        await store.delete_item(acc.id, col.id, f"{n}.ics")
+    middle = (await store.item_changes(acc.id, col.id, before)).modseq
+    await store.delete_item(acc.id, col.id, "d.ics")
+    assert await store.prune_tombstones(acc.id, col.id, keep=1) == 3
+    assert await store.prune_tombstones(acc.id, col.id, keep=1) == 0
+    recent = await store.item_changes(acc.id, col.id, middle)
+    assert recent.deleted == ["d.ics"] and recent.horizon <= middle
+    old = await store.item_changes(acc.id, col.id, before)
+    assert old.horizon > before          # the caller must refuse that token
+    # Re-creating a name never brings the horizon back, nor shows it as an item.
+    await put(store, acc, col, "a.ics", event("a"))
+    full = await store.item_changes(acc.id, col.id, 0)
+    assert [i.name for i in full.changed] == ["a.ics"] and full.deleted == ["d.ics"]
+    assert full.horizon == old.horizon
+
+
 async def test_item_change_wakes_subscribers(store, acc):
     col = await store.get_collection_by_role(acc.id, "calendar")
     with store.notifier.subscribe(acc.id) as sub:

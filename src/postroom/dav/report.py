@@ -288,6 +288,9 @@ async def sync_collection(req: DavRequest, root: ET.Element) -> Response:
         since = parsed
     mode, names, data_el = _prop_names(root)
     changes = await req.store.item_changes(c.account_id, c.id, since)
+    if since and since < changes.horizon:
+        # The deletions since then were pruned: the client must sync from scratch.
+        raise DavError(403, body=X.error(X.DAV, "valid-sync-token"))
     needs_text = data_el is not None
     texts = {}
     if needs_text and changes.changed:

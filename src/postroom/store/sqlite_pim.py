@@ -2,7 +2,9 @@
 
 A mixin that :class:`postroom.store.sqlite.SQLiteStore` inherits: it uses that class's store
 thread (``_run``), write transactions (``_write``, ``_Tx.bump``/``_Tx.log``) and connection.
-Sync follows RFC 6578: an item's modseq is its ETag, deleted items leave tombstones.
+Sync follows RFC 6578: an item's modseq is its ETag, deleted items leave tombstones. Beyond
+TOMBSTONE_LIMIT per collection the oldest are pruned; the modseq up to which they were is kept
+as a tombstone with the empty name (never a resource name), the collection's sync horizon.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from postroom.store.api import (
 )
 
 ALL_RIGHTS = "lrswipkxtea"
+# Tombstones kept per collection: a client that last synced that many deletions ago starts over.
+# Pruning waits for TOMBSTONE_SLACK more, so it runs once per that many deletes.
+TOMBSTONE_LIMIT = 10_000
+TOMBSTONE_SLACK = 1_000
+HORIZON_NAME = ""
 
 _COLLECTION_COLS = ("id, account_id, kind, name, display_name, description, color, components, "
                     "timezone, role, modseq, created_modseq, properties")
@@ -287,6 +294,31 @@ class PimSQLiteMixin(CollaborationStore):
         conn.execute("UPDATE accounts SET used_bytes = max(0, used_bytes - ?) WHERE id=?",
                      (row[1], account_id))
         self._touch_collection(conn, tx, account_id, collection_id, m)
+        count = conn.execute("SELECT count(*) FROM item_tombstones WHERE account_id=? "
+                             "AND collection_id=?", (account_id, collection_id)).fetchone()[0]
+        if count > TOMBSTONE_LIMIT + TOMBSTONE_SLACK:
+            self._prune_tombstones_sync(conn, account_id, collection_id, TOMBSTONE_LIMIT)
+
+    def _prune_tombstones_sync(self, conn, account_id, collection_id, keep: int) -> int:
+        row = conn.execute(
+            "SELECT modseq FROM item_tombstones WHERE account_id=? AND collection_id=? "
+            "AND name != ? ORDER BY modseq DESC LIMIT 1 OFFSET ?",
+            (account_id, collection_id, HORIZON_NAME, keep)).fetchone()
+        if row is None:
+            return 0
+        horizon = row[0]
+        dropped = conn.execute(
+            "DELETE FROM item_tombstones WHERE account_id=? AND collection_id=? AND modseq <= ? "
+            "AND name != ?", (account_id, collection_id, horizon, HORIZON_NAME)).rowcount
+        conn.execute(
+            "INSERT INTO item_tombstones VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE "
+            "SET modseq = max(modseq, excluded.modseq)",
+            (account_id, collection_id, HORIZON_NAME, horizon))
+        return dropped
+
+    async def prune_tombstones(self, account_id: int, collection_id: int, keep: int) -> int:
+        return await self._write(lambda conn, tx: self._prune_tombstones_sync(
+            conn, account_id, collection_id, max(0, keep)))
 
     async def put_item(self, account_id: int, collection_id: int, name: str, text: str,
                        index: ItemIndex, *, if_match: int | None = None,
@@ -354,10 +386,16 @@ class PimSQLiteMixin(CollaborationStore):
             changed = [_item(r) for r in self._conn.execute(
                 f"SELECT {_ITEM_COLS} FROM items WHERE account_id=? AND collection_id=? "
                 "AND modseq > ? ORDER BY name", (account_id, collection_id, since)).fetchall()]
-            deleted = [r[0] for r in self._conn.execute(
-                "SELECT name FROM item_tombstones WHERE account_id=? AND collection_id=? "
-                "AND modseq > ? ORDER BY name", (account_id, collection_id, since)).fetchall()]
-            return ItemChanges(modseq=row[0], changed=changed, deleted=deleted)
+            deleted, horizon = [], 0
+            for name, modseq in self._conn.execute(
+                    "SELECT name, modseq FROM item_tombstones WHERE account_id=? "
+                    "AND collection_id=? AND (modseq > ? OR name = ?) ORDER BY name",
+                    (account_id, collection_id, since, HORIZON_NAME)).fetchall():
+                if name == HORIZON_NAME:
+                    horizon = modseq
+                else:
+                    deleted.append(name)
+            return ItemChanges(modseq=row[0], changed=changed, deleted=deleted, horizon=horizon)
         return await self._run(q)
 
     async def collection_usage(self, account_id: int) -> int:

@@ -93,8 +93,10 @@ tls_port = {p['https']}
         run = [sys.executable, "-m", "postroom"]
         subprocess.run(run + ["domain", "add", "example.test", "--config", cfg], check=False,
                        capture_output=True, env=env)
-        subprocess.run(run + ["user", "add", USER, "--password", PASSWORD, "--config", cfg],
-                       check=True, capture_output=True, env=env)
+        made = subprocess.run(run + ["user", "add", USER, "--password", PASSWORD, "--config",
+                                     cfg], capture_output=True, env=env)
+        if made.returncode:
+            raise RuntimeError(f"cannot create the bench user: {made.stdout!r} {made.stderr!r}")
         self.log = open(os.path.join(self.tmp, "serve.log"), "wb")
         self.proc = subprocess.Popen(run + ["serve", "--config", cfg], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)

@@ -17,14 +17,14 @@ from typing import Protocol
 
 import icalendar
 
-from postroom.eas import calendar
+from postroom.eas import calendar, contacts, tasks
 from postroom.eas import email as mail
 from postroom.eas.hierarchy import CLASS_CALENDAR, CLASS_CONTACTS, Folder
 from postroom.eas.items import ITEM_CONFLICT, ITEM_CONVERSION_ERROR, ITEM_NOT_FOUND, ITEM_OK
 from postroom.eas.items import ClientResult
 from postroom.eas.protocol import Request, compact_date
 from postroom.eas.wbxml import E, Element, encode
-from postroom.pim import itip
+from postroom.pim import contact, itip
 from postroom.pim.fields import Person, apply, fields_of
 from postroom.pim.model import InvalidData, index_text, parse_calendar, resource_name
 from postroom.store.api import COLLECTION_ADDRESSBOOK, Collection, Item, NotFound, StoreError
@@ -77,24 +77,77 @@ class EventConverter:
             # What the device sends back unchanged keeps its stored form: the zone's own TZID
             # and VTIMEZONE, an RRULE richer than EAS can say.
             old = fields_of(obj)
-            shown = {el.tag: encode(el) for el in calendar.application_data(
-                old, ctx.opts, ctx.version, ctx.own, ctx.default_tz) if el is not None}
-            zone = data.find("Calendar:TimeZone")
-            if zone is not None and encode(zone) == shown.get(zone.tag) and old.tz is not None:
+            shown = _shown(calendar.application_data(old, ctx.opts, ctx.version, ctx.own,
+                                                     ctx.default_tz))
+            if old.tz is not None and _unchanged(data, shown, "Calendar:TimeZone"):
                 f.timezone = None
                 f.start, f.end = (v.astimezone(old.tz) if isinstance(v, dt.datetime) else v
                                   for v in (f.start, f.end))
-            rec = data.find("Calendar:Recurrence")
-            if rec is not None and encode(rec) == shown.get(rec.tag):
+            if f.rrule is not None and _unchanged(data, shown, "Calendar:Recurrence"):
                 f.rrule = None
         elif f.attendees and f.organizer is None:
             f.organizer = Person(ctx.account_email)
         return apply(f, obj, "VEVENT")
 
 
+def _unchanged(data: Element, shown: dict[str, bytes], *tags: str) -> bool:
+    """The device sent these elements back as we showed them (absent ones too)."""
+    for tag in tags:
+        el = data.find(tag)
+        if (encode(el) if el is not None else None) != shown.get(tag):
+            return False
+    return True
+
+
+def _shown(elements: list[Element | None]) -> dict[str, bytes]:
+    return {el.tag: encode(el) for el in elements if el is not None}
+
+
+class TaskConverter:
+    extension = "ics"
+
+    def to_wire(self, text: str, ctx: Context) -> list[Element | None]:
+        return tasks.application_data(fields_of(parse_calendar(text)), ctx.opts, ctx.version,
+                                      ctx.default_tz)
+
+    def from_wire(self, data: Element, base: str | None, ctx: Context) -> str:
+        obj = parse_calendar(base) if base is not None else None
+        old = fields_of(obj) if obj is not None else None
+        f = tasks.parse(data, ctx.version, ghost=ctx.ghost,
+                        default_tz=(old.tz if old else None) or ctx.default_tz)
+        if old is not None:
+            shown = _shown(self.to_wire(base, ctx))
+            for name, tags in (("start", ("Tasks:UtcStartDate", "Tasks:StartDate")),
+                               ("due", ("Tasks:UtcDueDate", "Tasks:DueDate")),
+                               ("priority", ("Tasks:Importance",)),
+                               ("rrule", ("Tasks:Recurrence",)),
+                               ("alarm", ("Tasks:ReminderTime", "Tasks:ReminderSet"))):
+                if _unchanged(data, shown, *tags):
+                    setattr(f, name, None)
+                    f.cleared.discard(name)
+        elif not f.summary:
+            raise ValueError("a task needs a Subject (MS-ASTASK §2.2.2.27)")
+        return apply(f, obj, "VTODO")
+
+
+class ContactConverter:
+    extension = "vcf"
+
+    def to_wire(self, text: str, ctx: Context) -> list[Element | None]:
+        return contacts.application_data(contact.read(text).slots, ctx.opts)
+
+    def from_wire(self, data: Element, base: str | None, ctx: Context) -> str:
+        old = contact.read(base).slots if base is not None else {}
+        return contact.write(contacts.parse(data, old, ghost=ctx.ghost), base)
+
+
 def _fallback(item: Item) -> list[Element | None]:
     """An item whose text no longer parses still shows, from its index fields."""
     ix = item.index
+    if ix.component == "VCARD":
+        return [E("Contacts:FileAs", ix.summary)]
+    if ix.component == "VTODO":
+        return [E("Tasks:Subject", ix.summary)]
     return [E("Calendar:Subject", ix.summary), E("Calendar:UID", ix.uid),
             E("Calendar:StartTime", compact_date(ix.start or 0)),
             E("Calendar:EndTime", compact_date(ix.end or ix.start or 0))]
@@ -190,54 +243,10 @@ class CollectionItems:
         return ClientResult(ITEM_OK, key, None)
 
 
-# --- not yet converted in full: contacts and tasks from their index fields ----------------------
-
-def _contact(item: Item) -> list:
-    ix = item.index
-    first, _, last = ix.summary.rpartition(" ") if " " in ix.summary else ("", "", ix.summary)
-    tags = ("Contacts:Email1Address", "Contacts:Email2Address", "Contacts:Email3Address")
-    phones = ("Contacts:MobilePhoneNumber", "Contacts:HomePhoneNumber",
-              "Contacts:BusinessPhoneNumber")
-    return [E("Contacts:FileAs", ix.summary), E("Contacts:FirstName", first) if first else None,
-            E("Contacts:LastName", last) if last else None,
-            *[E(t, e) for t, e in zip(tags, ix.emails)],
-            *[E(t, p) for t, p in zip(phones, ix.phones)]]
-
-
-def _task(item: Item) -> list:
-    from postroom.eas.protocol import eas_date
-    ix = item.index
-    return [E("Tasks:Subject", ix.summary),
-            E("Tasks:Complete", 1 if ix.completed else 0),
-            E("Tasks:DateCompleted", eas_date(ix.completed)) if ix.completed else None,
-            E("Tasks:DueDate", eas_date(ix.due)) if ix.due else None,
-            E("Tasks:UtcDueDate", eas_date(ix.due)) if ix.due else None,
-            E("Tasks:Importance", 1), E("Tasks:Sensitivity", 0)]
-
-
-class IndexedItems:
-    def __init__(self, render) -> None:
-        self._render = render
-
-    async def render(self, req: Request, folder: Folder, keys: list[str],
-                     opts: mail.Options, change: bool = False) -> dict[str, Element]:
-        items = await req.store.list_items(req.account.id, folder.source_id, keys)
-        return {it.name: E("AirSync:ApplicationData", *self._render(it)) for it in items}
-
-    async def client_add(self, req, folder, data) -> ClientResult:
-        return ClientResult(ITEM_CONVERSION_ERROR)
-
-    async def client_change(self, req, folder, key, data, held, opts) -> ClientResult:
-        return ClientResult(ITEM_CONVERSION_ERROR)
-
-    async def client_delete(self, req, folder, key, as_move) -> ClientResult:
-        return ClientResult(ITEM_CONVERSION_ERROR)
-
-
 _ADAPTERS = {CLASS_CALENDAR: CollectionItems(EventConverter()),
-             CLASS_CONTACTS: IndexedItems(_contact)}
-_TASKS = IndexedItems(_task)
+             CLASS_CONTACTS: CollectionItems(ContactConverter())}
+_TASKS = CollectionItems(TaskConverter())
 
 
-def adapter(folder: Folder):
+def adapter(folder: Folder) -> CollectionItems:
     return _ADAPTERS.get(folder.cls, _TASKS)

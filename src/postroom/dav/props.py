@@ -82,10 +82,11 @@ def _report_set(reports: list[tuple[str, str]]) -> ET.Element:
             X.el(T(X.DAV, "report"), children=[X.el(T(ns, n))])]) for ns, n in reports])
 
 
+EXPAND_PROPERTY = (X.DAV, "expand-property")
 CAL_REPORTS = [(X.CALDAV, "calendar-query"), (X.CALDAV, "calendar-multiget"),
-               (X.CALDAV, "free-busy-query"), (X.DAV, "sync-collection")]
+               (X.CALDAV, "free-busy-query"), (X.DAV, "sync-collection"), EXPAND_PROPERTY]
 CARD_REPORTS = [(X.CARDDAV, "addressbook-query"), (X.CARDDAV, "addressbook-multiget"),
-                (X.DAV, "sync-collection")]
+                (X.DAV, "sync-collection"), EXPAND_PROPERTY]
 
 
 class PropContext:
@@ -263,6 +264,16 @@ def _email_set(target, pc, item):
     return None
 
 
+def _proxy_for(name: str):
+    # Apple Calendar asks every principal whose calendars it may act on (calendarserver
+    # delegation); shares are listed in the home instead, so these groups stay empty.
+    def fn(target, pc, item):
+        if target.kind == "principal":
+            return X.el(T(X.CS, name))
+        return None
+    return fn
+
+
 def _collection_set(target, pc, item):
     return X.el(T(X.DAV, "principal-collection-set"), children=_hrefs("/dav/principals/"))
 
@@ -317,7 +328,7 @@ def _report_set_prop(target, pc, item):
         return _report_set(CARD_REPORTS)
     if target.kind == "collection" and is_calendar(c):
         return _report_set(CAL_REPORTS)
-    return _report_set([])
+    return _report_set([EXPAND_PROPERTY])
 
 
 def _calendar_only(fn):
@@ -372,6 +383,8 @@ _PROPS: dict[str, Callable] = {
     T(X.CS, "getctag"): _ctag,
     T(X.CS, "email-address-set"): _email_set,
     T(X.CS, "invite"): _invite,
+    T(X.CS, "calendar-proxy-read-for"): _proxy_for("calendar-proxy-read-for"),
+    T(X.CS, "calendar-proxy-write-for"): _proxy_for("calendar-proxy-write-for"),
     T(X.CS, "shared-url"): _shared_url,
     T(X.CS, "allowed-sharing-modes"): _sharing_modes,
     T(X.CALDAV, "calendar-home-set"): _home_set(X.CALDAV, "calendar-home-set"),

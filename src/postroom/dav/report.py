@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from starlette.responses import Response
 
+from postroom.dav import expand_property
 from postroom.dav import props as P
 from postroom.dav import xmlutil as X
 from postroom.dav.caldata import DataRequest, parse_utc
@@ -58,6 +59,8 @@ async def handle(req: DavRequest) -> Response:
         return await sync_collection(req, root)
     if name == T(X.CALDAV, "free-busy-query"):
         return await free_busy_query(req, root)
+    if name == T(X.DAV, "expand-property"):
+        return await expand_property.handle(req, root)
     raise DavError(403, body=X.error(X.DAV, "supported-report"))
 
 

@@ -1,6 +1,6 @@
 """CalDAV with the PyPI ``caldav`` library as the client: discovery, calendars, events, recurring
 events with exceptions, all-day events, time-range queries with expansion, sync tokens, tasks,
-free/busy."""
+free/busy, and another user's shared calendars."""
 
 from __future__ import annotations
 
@@ -191,3 +191,53 @@ async def test_freebusy_request_on_calendar(dav):
         assert len(periods) == 1
         assert periods[0].dt[0] == dt.datetime(2024, 4, 1, 9, tzinfo=UTC)
     await off_loop(work)
+
+
+SHARE = """<CS:share xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/">
+  <CS:set><D:href>mailto:{who}</D:href>{access}</CS:set></CS:share>"""
+
+
+async def test_sharee_works_with_shared_calendars(dav):
+    """bob, through the caldav library: alice's read-only and read-write calendars are in his
+    calendar list; he reads, queries and syncs both, and may write only to the second."""
+    from .client import request
+    from .env import BOB
+
+    def as_alice():
+        p = client(dav).principal()
+        p.make_calendar(name="Team", cal_id="team")
+        p.calendar(name="Calendar").save_event(RECURRING)
+    await off_loop(as_alice)
+    for path, access in (("calendar/", ""), ("team/", "<CS:read-write/>")):
+        r = await request(dav, "POST", f"/dav/{ALICE}/{path}", SHARE.format(who=BOB, access=access),
+                          {"Content-Type": "application/xml"})
+        assert r.status == 200
+
+    def as_bob():
+        p = client(dav, BOB).principal()
+        calendars = {c.get_display_name(): c for c in p.calendars()}
+        assert {"Calendar (alice@example.test)", "Team (alice@example.test)"} <= set(calendars)
+        shared = calendars["Calendar (alice@example.test)"]
+        found = shared.search(start=dt.datetime(2024, 1, 1, tzinfo=UTC),
+                              end=dt.datetime(2024, 1, 6, tzinfo=UTC), event=True, expand=True)
+        assert len(found) == 4
+        token = shared.objects_by_sync_token(load_objects=False).sync_token
+        with pytest.raises(caldav.lib.error.AuthorizationError):      # 403
+            shared.save_event(ALLDAY)
+        ev = shared.event_by_uid("standup")
+        ev.icalendar_component["SUMMARY"] = "bob was here"
+        with pytest.raises(caldav.lib.error.AuthorizationError):      # 403
+            ev.save()
+
+        team = calendars["Team (alice@example.test)"]
+        team.save_event(ALLDAY)
+        assert [str(e.icalendar_component["UID"]) for e in team.events()] == ["holiday"]
+        return token
+    token = await off_loop(as_bob)
+
+    def alice_sees_bobs_event_and_bobs_token_still_works():
+        team = client(dav).principal().calendar(name="Team")
+        assert str(team.event_by_uid("holiday").icalendar_component["SUMMARY"]) == "Holiday"
+        shared = client(dav, BOB).principal().calendar(name="Calendar (alice@example.test)")
+        assert list(shared.objects_by_sync_token(sync_token=token, load_objects=False)) == []
+    await off_loop(alice_sees_bobs_event_and_bobs_token_still_works)

@@ -134,6 +134,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         self._pending: list = []
         self._pending_lock = threading.Lock()
         self._draining = False
+        self._changes_inflight: dict[tuple[int, int, int], asyncio.Future] = {}
         self._unindexed = 0          # text rows waiting for the trigram index (approximate)
         self._indexing = False
         self._index_timer: asyncio.TimerHandle | None = None
@@ -1419,7 +1420,15 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 "SELECT uid FROM changelog WHERE mailbox_id=? AND kind='expunge' AND modseq > ? "
                 "ORDER BY uid", (mailbox_id, modseq))]
             return Changes(mb[0], mb[1], changed, vanished)
-        return await self._run(q)
+        # Single flight: thousands of sessions idling on one mailbox wake together and ask the
+        # same question; one query answers them all (the result is read-only).
+        key = (account_id, mailbox_id, modseq)
+        task = self._changes_inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._run(q))
+            self._changes_inflight[key] = task
+            task.add_done_callback(lambda _: self._changes_inflight.pop(key, None))
+        return await asyncio.shield(task)
 
     # ------------------------------------------------------------------ metadata
 

@@ -311,6 +311,13 @@ def application_data(row: MessageRow, v: MessageView, opts: Options, version: tu
         E("Email:ContentClass", "urn:content-classes:message"),
         E("AirSyncBase:NativeBodyType", native),
     ]
+    from postroom.eas.meeting import meeting_request   # meeting -> pimfields -> this module
+    meeting = meeting_request(v.raw, v.parts, version)
+    if meeting is not None:
+        at = next(i for i, c in enumerate(children) if c is not None
+                  and c.tag == "Email:MessageClass")
+        children[at] = E("Email:MessageClass", meeting[0])
+        children.insert(at + 1, meeting[1][0])
     if version >= (14, 0):
         children.append(E("Email2:ConversationId", row.thread_id.to_bytes(16, "big")))
         if verb:
@@ -319,6 +326,8 @@ def application_data(row: MessageRow, v: MessageView, opts: Options, version: tu
         children.append(E("Email2:IsDraft", 1))
         if h.get("bcc"):
             children.append(E("Email2:Bcc", h["bcc"]))
+    if meeting is not None:
+        children.extend(meeting[1][1:])
     children.append(flags[2])
     return E("AirSync:ApplicationData", *children)
 

@@ -654,9 +654,6 @@ class ItemChanges:
     # Tombstones at or below this modseq were pruned: from an older ``since`` the deletions are
     # incomplete, and a sync-token that old is no longer valid (RFC 6578 §3.2).
     horizon: int = 0
-    # Tombstones at or below this modseq were pruned: from an older ``since`` the deletions are
-    # incomplete, and a sync-token that old is no longer valid (RFC 6578 §3.2).
-    horizon: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -754,12 +751,6 @@ class CollaborationStore(abc.ABC):
     @abc.abstractmethod
     async def item_changes(self, account_id: int, collection_id: int, since: int) -> ItemChanges:
         """Items changed and names deleted after modseq ``since`` (0: everything)."""
-
-    @abc.abstractmethod
-    async def prune_tombstones(self, account_id: int, collection_id: int, keep: int) -> int:
-        """Forgets all but the newest ``keep`` tombstones of the collection and raises its
-        ItemChanges.horizon accordingly; returns how many were dropped. Deleting items prunes
-        by itself beyond a backend's limit."""
 
     @abc.abstractmethod
     async def prune_tombstones(self, account_id: int, collection_id: int, keep: int) -> int:

@@ -515,6 +515,8 @@ async def import_messages(store: Store, account: Account,
             batch.append(item)
         else:
             await flush()
+        # Index the search text now, so the server (which may be running) need not.
+        await store.flush_index()
     finally:
         report.seconds = time.monotonic() - started
     return report

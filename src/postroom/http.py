@@ -37,9 +37,16 @@ def _eas_factory(ctx: ServerContext) -> ASGIApp:
     return eas.make_app(ctx)
 
 
+def _autodiscover_factory(ctx: ServerContext) -> ASGIApp:
+    from postroom.eas import autodiscover
+    return autodiscover.make_app(ctx)
+
+
 # prefix -> factory; longest prefix wins.
 _MOUNTS: dict[str, AppFactory] = {"/dav": _dav_factory,
-                                  "/Microsoft-Server-ActiveSync": _eas_factory}
+                                  "/Microsoft-Server-ActiveSync": _eas_factory,
+                                  "/autodiscover": _autodiscover_factory,
+                                  "/Autodiscover": _autodiscover_factory}
 
 
 def mount(prefix: str, factory: AppFactory) -> None:

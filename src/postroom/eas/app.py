@@ -147,7 +147,7 @@ class EasApp:
             return
         settings = self.ctx.config.eas
         if self.active >= settings.max_concurrent_requests:
-            await _reply(send, 503, [("Retry-After", "30")])
+            await reply(send, 503, [("Retry-After", "30")])
             return
         self.active += 1
         try:
@@ -162,17 +162,17 @@ class EasApp:
         tls = bool(scope.get("postroom.tls")) or scope.get("scheme") == "https"
         peer_ip = (scope.get("client") or ("", 0))[0]
         if method not in ("OPTIONS", "POST"):
-            await _reply(send, 405, [("Allow", "OPTIONS, POST")])
+            await reply(send, 405, [("Allow", "OPTIONS, POST")])
             return
         if not tls and not (self.ctx.config.eas.allow_plain_http_loopback
                             and self.ctx.auth.is_secure(tls=False, peer_ip=peer_ip)):
-            await _reply(send, 403, body=b"ActiveSync needs HTTPS")
+            await reply(send, 403, body=b"ActiveSync needs HTTPS")
             return
         account = await self._authenticate(headers, peer_ip, tls, send)
         if account is None:
             return
         if method == "OPTIONS":
-            await _reply(send, 200, [
+            await reply(send, 200, [
                 ("MS-Server-ActiveSync", SERVER_VERSION),
                 ("MS-ASProtocolVersions", ",".join(SUPPORTED_VERSIONS)),
                 ("MS-ASProtocolCommands", ",".join(commands.names())),
@@ -182,39 +182,39 @@ class EasApp:
         try:
             params = parse_query(scope.get("query_string", b"").decode("latin-1"))
         except QueryError as e:
-            await _reply(send, 400, body=str(e).encode())
+            await reply(send, 400, body=str(e).encode())
             return
         command = params["Cmd"]
         version = params.get("_version") or headers.get("ms-asprotocolversion", "")
         if version not in SUPPORTED_VERSIONS:
-            await _reply(send, 400, [("MS-ASProtocolVersions", ",".join(SUPPORTED_VERSIONS))],
+            await reply(send, 400, [("MS-ASProtocolVersions", ",".join(SUPPORTED_VERSIONS))],
                          b"unsupported MS-ASProtocolVersion")
             return
         handler = commands.handler(command)
         if handler is None:
-            await _reply(send, 501, body=b"command not implemented")
+            await reply(send, 501, body=b"command not implemented")
             return
         device_id = params.get("DeviceId", "")
         if not device_id or len(device_id) > 128:
-            await _reply(send, 400, body=b"missing DeviceId")
+            await reply(send, 400, body=b"missing DeviceId")
             return
 
-        body = await _read_body(receive, self.ctx.config.eas.max_request_bytes)
+        body = await read_body(receive, self.ctx.config.eas.max_request_bytes)
         if body is None:
-            await _reply(send, 413)
+            await reply(send, 413)
             return
 
         device = await self.ctx.store.eas_touch_device(
             account.id, device_id, params.get("DeviceType", ""), headers.get("user-agent", ""))
         old = version < "14.0"
         if device.access == ACCESS_BLOCKED:
-            await _reply(send, 403, body=b"device blocked")
+            await reply(send, 403, body=b"device blocked")
             return
         policy_key = params.get("_policy_key") or headers.get("x-ms-policykey", "")
         problem = self._policy_problem(command, device, policy_key)
         if problem:
             if old:
-                await _reply(send, 449)
+                await reply(send, 449)
             else:
                 await self._send_element(send, status_only(command, problem), version)
             return
@@ -227,7 +227,7 @@ class EasApp:
             except WBXMLError as e:
                 log.info("eas %s from %s/%s: %s", command, account.email, device_id, e)
                 if old:
-                    await _reply(send, 400, body=b"malformed WBXML")
+                    await reply(send, 400, body=b"malformed WBXML")
                 else:
                     await self._send_element(send, status_only(command, STATUS_INVALID_WBXML),
                                              version)
@@ -241,7 +241,7 @@ class EasApp:
             result = await handler(req)
         except CommandError as e:
             if old and e.http_status:
-                await _reply(send, e.http_status)
+                await reply(send, e.http_status)
                 return
             result = status_only(command, e.status)
         except StoreError as e:
@@ -249,13 +249,13 @@ class EasApp:
             result = status_only(command, STATUS_SERVER_ERROR if not old else 5)
         except Exception:
             log.exception("eas %s for %s/%s failed", command, account.email, device_id)
-            await _reply(send, 500)
+            await reply(send, 500)
             return
         if isinstance(result, Response):
             hdrs = list(result.headers)
             if result.content_type:
                 hdrs.append(("Content-Type", result.content_type))
-            await _reply(send, result.status, hdrs, result.body)
+            await reply(send, result.status, hdrs, result.body)
         else:
             await self._send_element(send, result, version)
 
@@ -275,33 +275,40 @@ class EasApp:
 
     async def _authenticate(self, headers: dict[str, str], peer_ip: str, tls: bool,
                             send) -> Account | None:
-        auth = headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() != "basic":
-            await _reply(send, 401, [("WWW-Authenticate", REALM)])
+        credentials = basic_credentials(headers)
+        if credentials is None:
+            await reply(send, 401, [("WWW-Authenticate", REALM)])
             return None
-        try:
-            user, _, password = base64.b64decode(value.strip(), validate=True) \
-                .decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            await _reply(send, 401, [("WWW-Authenticate", REALM)])
-            return None
-        if "\\" in user:  # DOMAIN\user, as Windows-minded clients write it
-            user = user.rpartition("\\")[2]
+        user, password = credentials
         try:
             return await self.ctx.auth.login(user, password, peer_ip=peer_ip, tls=tls)
         except AuthFailed as e:
             if e.temporary:
-                await _reply(send, 503, [("Retry-After", "60")])
+                await reply(send, 503, [("Retry-After", "60")])
             else:
-                await _reply(send, 401, [("WWW-Authenticate", REALM)])
+                await reply(send, 401, [("WWW-Authenticate", REALM)])
             return None
 
     async def _send_element(self, send, element: Element, version: str) -> None:
-        await _reply(send, 200, [("Content-Type", WBXML_TYPE)], encode(element))
+        await reply(send, 200, [("Content-Type", WBXML_TYPE)], encode(element))
 
 
-async def _read_body(receive, limit: int) -> bytes | None:
+def basic_credentials(headers: dict[str, str]) -> tuple[str, str] | None:
+    """(user, password) of an Authorization: Basic header (RFC 7617), else None."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(value.strip(), validate=True) \
+            .decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if "\\" in user:  # DOMAIN\user, as Windows-minded clients write it
+        user = user.rpartition("\\")[2]
+    return user, password
+
+
+async def read_body(receive, limit: int) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -317,7 +324,7 @@ async def _read_body(receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _reply(send, status: int, headers: list[tuple[str, str]] = (), body: bytes = b""
+async def reply(send, status: int, headers: list[tuple[str, str]] = (), body: bytes = b""
                  ) -> None:
     raw = [(b"content-length", str(len(body)).encode()),
            (b"ms-server-activesync", SERVER_VERSION.encode()),
@@ -330,4 +337,4 @@ async def _reply(send, status: int, headers: list[tuple[str, str]] = (), body: b
 async def not_enabled(scope, receive, send) -> None:
     """What the mount answers when ``[eas] enabled = false``."""
     if scope["type"] == "http":
-        await _reply(send, 404)
+        await reply(send, 404)

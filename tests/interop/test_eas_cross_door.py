@@ -139,3 +139,37 @@ async def test_initial_sync_of_5000_messages_in_windows_of_100(tmp_path):
         assert len(ids) == 5000 and len(set(ids)) == 5000
         print(f"\ninitial Sync of 5,000 messages in windows of 100: {elapsed:.1f} s")
         await phone.close()
+
+
+async def test_event_put_over_caldav_reaches_the_phone_and_its_edit_is_served_back(tmp_path):
+    from tests.dav.client import request
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:ny-1\r\n"
+            "DTSTAMP:20260101T000000Z\r\nDTSTART;TZID=America/New_York:20260310T090000\r\n"
+            "DTEND;TZID=America/New_York:20260310T093000\r\n"
+            "RRULE:FREQ=MONTHLY;BYDAY=2TU;COUNT=5\r\nSUMMARY:Board call\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    async with running_dav(tmp_path, tls=True) as env:
+        r = await request(env, "PUT", f"/dav/{ALICE}/calendar/ny-1.ics", text,
+                          {"Content-Type": "text/calendar"})
+        assert r.status == 201
+        phone = await _phone(env)
+        try:
+            sid = (await phone.folders())["Calendar"][0]
+            key, adds = await _first_sync(phone, sid)
+            data = adds[0].find("AirSync:ApplicationData")
+            assert data.findtext("Calendar:StartTime") == "20260310T130000Z"   # EDT
+            rec = data.find("Calendar:Recurrence")
+            assert (rec.findtext("Calendar:Type"), rec.findtext("Calendar:WeekOfMonth"),
+                    rec.findtext("Calendar:DayOfWeek")) == ("3", "2", "4")
+            for el in data.children:
+                if el.tag == "Calendar:Subject":
+                    el.text = "Board call (moved room)"
+            a = await phone.sync(sid, key, commands=[
+                E("AirSync:Change", E("AirSync:ServerId", f"{sid}:ny-1.ics"), data)])
+            assert collection(a).find("AirSync:Responses") is None
+            r = await request(env, "GET", f"/dav/{ALICE}/calendar/ny-1.ics")
+            assert "SUMMARY:Board call (moved room)" in r.text
+            assert "DTSTART;TZID=America/New_York:20260310T090000" in r.text
+            assert "RRULE:FREQ=MONTHLY;COUNT=5;BYDAY=2TU" in r.text
+        finally:
+            await phone.close()

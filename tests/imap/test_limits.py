@@ -106,3 +106,27 @@ async def test_garbage_gets_bad_not_a_crash(tmp_path):
     finally:
         await env.door.stop()
         await env.store.close()
+
+
+async def test_one_log_line_per_connection_and_command_without_secrets(tmp_path, caplog):
+    import logging
+    from tests.imap.conftest import PASSWORD
+    env = await env_with(tmp_path)
+    logger = logging.getLogger("postroom")
+    old = logger.propagate
+    logger.propagate = True  # let caplog see postroom's lines even if serve set up logging
+    try:
+        with caplog.at_level(logging.INFO, logger="postroom.imap"):
+            c = await Raw.connect(env.port)
+            await c.login()
+            await c.cmd("b SELECT INBOX")
+            await c.cmd("c FETCH 99 FLAGS")
+    finally:
+        logger.propagate = old
+        await env.door.stop()
+        await env.store.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "postroom.imap"]
+    assert any(line.endswith("connect tls=False") for line in lines)
+    assert any(line.endswith("alice@example.test] SELECT OK") for line in lines)
+    assert any(" LOGIN OK" in line or " AUTHENTICATE OK" in line for line in lines)
+    assert PASSWORD not in "\n".join(lines)

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from postroom.context import ServerContext
+from postroom.listen import bound_port, listen_socket
 from postroom.imap.session import Connection, Session
 
 log = logging.getLogger("postroom.imap")
@@ -94,10 +95,11 @@ async def start(ctx: ServerContext) -> IMAPDoor:
     async def secure(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         await door._serve(r, w, True)
 
-    s1 = await asyncio.start_server(plain, bind, settings.port, limit=limit)
-    s2 = await asyncio.start_server(secure, bind, settings.tls_port, ssl=ctx.tls, limit=limit)
+    s1 = await asyncio.start_server(plain, sock=listen_socket(ctx.config, settings.port),
+                                    limit=limit)
+    s2 = await asyncio.start_server(secure, sock=listen_socket(ctx.config, settings.tls_port),
+                                    ssl=ctx.tls, limit=limit)
     door._servers = [s1, s2]
-    door.ports = {"imap": s1.sockets[0].getsockname()[1],
-                  "imaps": s2.sockets[0].getsockname()[1]}
+    door.ports = {"imap": bound_port(s1), "imaps": bound_port(s2)}
     log.info("IMAP listening on %s ports %s", bind, door.ports)
     return door

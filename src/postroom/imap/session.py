@@ -17,6 +17,7 @@ from postroom.imap.args import Bad, No
 from postroom.imap.selected import SelectedMailbox
 from postroom.imap.wire import (NEED_DATA, Command, CommandReader, Continue, Error, Line,
                                 tagged, untagged)
+from postroom.log import connection_logger
 from postroom.store.api import (Account, AlreadyExists, Conflict, InvalidName, NotFound,
                                 QuotaExceeded, StoreError)
 
@@ -108,6 +109,7 @@ class Session:
         self._out: list[bytes] = []
         self._out_len = 0
         self.command: Command | None = None     # the command being answered
+        self.log = connection_logger("imap", conn.peer_ip)
 
     # --- what handlers use ----------------------------------------------------------------------
 
@@ -177,6 +179,7 @@ class Session:
     # --- the loop -------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self.log.info("connect tls=%s", self.conn.tls)
         caps = " ".join(self.capabilities())
         self.untagged(f"OK [CAPABILITY {caps}] {self.ctx.hostname} Postroom IMAP ready")
         try:
@@ -329,3 +332,15 @@ class Session:
             self.send(tagged(cmd.tag, "NO", "Internal server error", "SERVERBUG"))
         finally:
             self.command = None
+            if self.log.isEnabledFor(logging.INFO):
+                self._log_outcome(cmd)
+
+    def _log_outcome(self, cmd: Command) -> None:
+        """One line per command: its name and the status it got, never its arguments."""
+        prefix = cmd.tag.encode() + b" "
+        status = "done"
+        for piece in reversed(self._out[-4:]):
+            if piece.startswith(prefix):
+                status = piece[len(prefix):].split(b" ", 1)[0].decode("ascii", "replace")
+                break
+        self.log.info("%s %s", cmd.name, status)

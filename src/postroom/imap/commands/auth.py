@@ -89,6 +89,7 @@ def _authenticated(s: "Session", account) -> tuple[str, str]:
     if not s.door.admit_user(account.id, s):
         raise No("Too many connections for this user", "LIMIT")
     s.account = account
+    s.log.account = account.email
     s.state = State.AUTHENTICATED
     return ("CAPABILITY " + " ".join(s.capabilities()), "Logged in")
 

@@ -102,7 +102,8 @@ async def test_contact_added_on_the_device_is_a_vcard_for_carddav(eas, phone, ve
              E("Contacts:LastName", "Builder"), E("Contacts:FileAs", "Builder, Bo"),
              E("Contacts:Email1Address", '"Bo Builder" <bo@example.org>'),
              E("Contacts:HomePhoneNumber", "+1 555 0100"),
-             E("Contacts:HomeAddressStreet", "1 Elm St"), E("Contacts:HomeAddressCity", "Springfield"),
+             E("Contacts:HomeAddressStreet", "1 Elm St"),
+             E("Contacts:HomeAddressCity", "Springfield"),
              E("Contacts:Birthday", "1990-01-01T23:00:00.000Z"),
              E("Contacts:Picture", base64.b64encode(JPEG).decode()),
              E("Contacts:Categories", E("Contacts:Category", "Friends")))

@@ -6,6 +6,7 @@ carries the iCalendar UID.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import struct
 
@@ -24,7 +25,6 @@ _VCAL_UID = b"vCal-Uid\x01\x00\x00\x00"
 
 
 def global_obj_id(uid: str) -> str:
-    import base64
     data = _VCAL_UID + uid.encode("utf-8") + b"\x00"
     blob = _GOID_CLASS + bytes(4) + bytes(8) + bytes(8) + struct.pack("<I", len(data)) + data
     return base64.b64encode(blob).decode("ascii")

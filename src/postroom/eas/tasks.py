@@ -36,7 +36,8 @@ def _local(value, tz) -> str:
 def _dates(prefix: str, value, tz) -> list[Element]:
     if value is None:
         return []
-    return [E(f"Tasks:Utc{prefix}Date", iso(value, tz)), E(f"Tasks:{prefix}Date", _local(value, tz))]
+    return [E(f"Tasks:Utc{prefix}Date", iso(value, tz)),
+            E(f"Tasks:{prefix}Date", _local(value, tz))]
 
 
 def _reminder(f: Fields, tz) -> dt.datetime | None:

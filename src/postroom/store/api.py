@@ -70,6 +70,9 @@ DEFAULT_MAILBOXES = (
 SEPARATOR = "/"
 
 
+# RFC 4314 rights, as the store's shares (mailboxes and collections) keep them.
+ALL_RIGHTS = "lrswipkxtea"
+
 # --- records that cross the boundary ------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

@@ -182,11 +182,34 @@ class Blobs:
                 self._readers.append(conn)
         return conn
 
+    def read_many(self, spans: list[tuple[str, int, int | None]]) -> list[bytes]:
+        """Slices of many blobs: the inline ones with one query per few hundred, the rest from
+        their files (FETCH BODY[] of a whole mailbox)."""
+        wanted = list({d for d, _, _ in spans})
+        inline: dict[str, bytes] = {}
+        conn = self._reader()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            inline.update(conn.execute(
+                f"SELECT hash, data FROM blob_data WHERE hash IN ({','.join('?' * len(chunk))})",
+                chunk).fetchall())
+        out = []
+        for digest, start, end in spans:
+            data = inline.get(digest)
+            if data is None:
+                out.append(self.files.read(digest, start, end))
+            else:
+                out.append(bytes(data[start:end]) if start or end is not None else bytes(data))
+        return out
+
     def read(self, digest: str, start: int = 0, end: int | None = None) -> bytes:
+        # Most mail is inline: look there first, then for a file.
         try:
-            return self.files.read(digest, start, end)
+            return self._read_inline(digest, start, end)
         except FileNotFoundError:
-            pass
+            return self.files.read(digest, start, end)
+
+    def _read_inline(self, digest: str, start: int, end: int | None) -> bytes:
         if end is None:
             row = self._reader().execute("SELECT substr(data, ?) FROM blob_data WHERE hash=?",
                                          (start + 1, digest)).fetchone()

@@ -59,17 +59,16 @@ CREATE TABLE IF NOT EXISTS blob_data (
     data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS messages (
+    -- Small, often-read columns first: SQLite reads a row from its start, so SORT and FLAGS
+    -- never walk past the large serialized ENVELOPE/BODYSTRUCTURE at the end.
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL,
     blob TEXT NOT NULL,
     size INTEGER NOT NULL,
     internal_date INTEGER NOT NULL,
-    envelope BLOB NOT NULL,
-    bodystructure BLOB NOT NULL,
-    body BLOB NOT NULL,
-    parts TEXT NOT NULL,
-    preview TEXT NOT NULL,
     sent_date INTEGER,
+    thread_id INTEGER NOT NULL,
+    has_attachments INTEGER NOT NULL DEFAULT 0,
     sort_subject TEXT NOT NULL,
     sort_from TEXT NOT NULL,
     sort_to TEXT NOT NULL,
@@ -79,8 +78,11 @@ CREATE TABLE IF NOT EXISTS messages (
     header_message_id TEXT,
     in_reply_to TEXT,
     refs TEXT NOT NULL,
-    thread_id INTEGER NOT NULL,
-    has_attachments INTEGER NOT NULL DEFAULT 0
+    preview TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    bodystructure BLOB NOT NULL,
+    body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_blob ON messages (account_id, blob);
 CREATE INDEX IF NOT EXISTS messages_mid ON messages (account_id, header_message_id);
@@ -102,7 +104,8 @@ CREATE TABLE IF NOT EXISTS changelog (
     seq INTEGER PRIMARY KEY,
     account_id INTEGER NOT NULL,
     modseq INTEGER NOT NULL,
-    kind TEXT NOT NULL,           -- 'entries' (adds/flag changes), 'expunge', 'mailbox'
+    kind TEXT NOT NULL,           -- 'entries' (adds/flags), 'expunge', 'mailbox', 'subscription',
+                                  -- 'metadata'; 'collection' and 'item' (collaboration)
     mailbox_id INTEGER,
     uid INTEGER
 );

@@ -818,11 +818,14 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
 
         def tx_fn(conn, tx):
             if subscribed:
-                conn.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)",
-                             (account_id, name))
+                cur = conn.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)",
+                                   (account_id, name))
             else:
-                conn.execute("DELETE FROM subscriptions WHERE account_id=? AND name=?",
-                             (account_id, name))
+                cur = conn.execute("DELETE FROM subscriptions WHERE account_id=? AND name=?",
+                                   (account_id, name))
+            if cur.rowcount:
+                # A change other sessions hear of (RFC 5465 SubscriptionChange).
+                tx.log(conn, account_id, tx.bump(conn, account_id), "subscription", None)
         await self._write(tx_fn)
 
     async def list_subscriptions(self, account_id: int) -> list[str]:
@@ -1460,6 +1463,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 else:
                     conn.execute("INSERT OR REPLACE INTO metadata VALUES (?, ?, ?, ?)",
                                  (account_id, mid, k.lower(), v))
+            if values:
+                # RFC 5465 MailboxMetadataChange / ServerMetadataChange.
+                tx.log(conn, account_id, tx.bump(conn, account_id), "metadata", mid or None)
         await self._write(tx_fn)
 
     # ------------------------------------------------------------------ outbound queue
@@ -1558,8 +1564,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         return await self._run(q)
 
     async def read_blobs(self, spans: Sequence[tuple[str, int, int | None]]) -> list[bytes]:
-        read = self.blobs.read
-        return await asyncio.to_thread(lambda: [read(b, start, end) for b, start, end in spans])
+        return await asyncio.to_thread(self.blobs.read_many, list(spans))
 
     async def mailbox_keywords(self, account_id: int, mailbox_id: int) -> list[str]:
         def q():

@@ -141,7 +141,7 @@ def _mb(n: int) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="postroom")
 def cli() -> None:
-    """Postroom: one mail server (IMAP, POP3, SMTP) over one store."""
+    """Postroom: one mail and collaboration server (IMAP, POP3, SMTP, ActiveSync, CalDAV/CardDAV) over one store."""
 
 
 @cli.command()

@@ -10,7 +10,6 @@ back byte for byte. Nothing is dropped silently: every message not imported is r
 from __future__ import annotations
 
 import asyncio
-import base64
 import calendar
 import email.utils
 import os
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from postroom.mail import utf7
 from postroom.store.api import (ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, SEPARATOR, Account,
                                 QuotaExceeded, Store)
 
@@ -286,53 +286,6 @@ def read_mbox(path: Path, max_size: int, progress: Progress | None = None,
 
 # --- Maildir ------------------------------------------------------------------------------------
 
-def mutf7_decode(name: str) -> str:
-    """IMAP modified UTF-7 (RFC 3501 §5.1.3), as Maildir++ folder names are written."""
-    out: list[str] = []
-    i = 0
-    while i < len(name):
-        c = name[i]
-        if c != "&":
-            out.append(c)
-            i += 1
-            continue
-        j = name.find("-", i)
-        if j == -1:
-            out.append(name[i:])
-            break
-        if j == i + 1:
-            out.append("&")
-        else:
-            b64 = name[i + 1:j].replace(",", "/")
-            try:
-                out.append(base64.b64decode(b64 + "=" * (-len(b64) % 4)).decode("utf-16-be"))
-            except (ValueError, UnicodeDecodeError):
-                out.append(name[i:j + 1])    # not valid mUTF-7: keep it as written
-        i = j + 1
-    return "".join(out)
-
-
-def mutf7_encode(name: str, also: str = "") -> str:
-    """Modified UTF-7; characters in ``also`` are encoded too (Maildir++ reserves ".")."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            b64 = base64.b64encode("".join(pending).encode("utf-16-be")).decode("ascii")
-            out.append("&" + b64.rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for c in name:
-        if " " <= c <= "~" and c not in also:
-            flush()
-            out.append("&-" if c == "&" else c)
-        else:
-            pending.append(c)
-    flush()
-    return "".join(out)
-
-
 def _is_maildir(path: Path) -> bool:
     return (path / "cur").is_dir() or (path / "new").is_dir()
 
@@ -350,12 +303,12 @@ def maildir_folders(root: Path) -> list[tuple[str, Path]]:
                 continue
             if child.name.startswith("."):
                 if parent == root and len(child.name) > 1 and _is_maildir(child):
-                    parts = [mutf7_decode(p) for p in child.name[1:].split(".") if p]
+                    parts = [utf7.decode_lenient(p) for p in child.name[1:].split(".") if p]
                     if parts:
                         found.append((SEPARATOR.join(parts), child))
                 continue
             if _is_maildir(child):
-                name = prefix + mutf7_decode(child.name)
+                name = prefix + utf7.decode_lenient(child.name)
                 found.append((name, child))
                 nested(child, name + SEPARATOR)
 
@@ -555,7 +508,7 @@ def _maildir_path(root: Path, name: str) -> Path:
     if not name:
         return root
     # Maildir++: ".A.B" for "A/B"; a "." inside a name is encoded so it cannot split it.
-    return root / ("." + ".".join(mutf7_encode(p, also=".") for p in name.split(SEPARATOR)))
+    return root / ("." + ".".join(utf7.encode(p, also=".") for p in name.split(SEPARATOR)))
 
 
 def _write_files(files: Sequence[tuple[Path, bytes, int]]) -> None:

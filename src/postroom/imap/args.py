@@ -9,7 +9,7 @@ import time
 from bisect import bisect_left, bisect_right
 from typing import Sequence
 
-from postroom.imap import utf7
+from postroom.mail import utf7
 from postroom.imap.wire import Atom, String
 
 

@@ -1,5 +1,6 @@
-"""Modified UTF-7 mailbox names (RFC 3501 §5.1.3), used with IMAP4rev1 clients that have not
-enabled UTF8=ACCEPT or IMAP4rev2; the store keeps names as Unicode."""
+"""Modified UTF-7 mailbox names (RFC 3501 §5.1.3): what IMAP4rev1 clients that have not enabled
+UTF8=ACCEPT or IMAP4rev2 see, and how Maildir++ folder names are written on disk (import and
+export). The store keeps names as Unicode."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ class BadName(ValueError):
     pass
 
 
-def encode(name: str) -> str:
-    """Unicode to modified UTF-7: "&" becomes "&-", other non-ASCII runs "&<base64>-"."""
+def encode(name: str, also: str = "") -> str:
+    """Unicode to modified UTF-7: "&" becomes "&-", other non-ASCII runs "&<base64>-".
+    Characters in ``also`` are encoded too (Maildir++ reserves ".")."""
     out: list[str] = []
     run: list[str] = []
 
@@ -23,7 +25,7 @@ def encode(name: str) -> str:
             run.clear()
 
     for ch in name:
-        if 0x20 <= ord(ch) <= 0x7E:
+        if 0x20 <= ord(ch) <= 0x7E and ch not in also:
             flush()
             out.append("&-" if ch == "&" else ch)
         else:
@@ -61,4 +63,27 @@ def decode(name: str) -> str:
                 raise BadName("malformed modified UTF-7") from None
             out.append(text)
         i = end + 1
+    return "".join(out)
+
+
+def decode_lenient(name: str) -> str:
+    """Like decode, but a part that is not valid modified UTF-7 is kept as written: folder
+    names on disk were made by many programs."""
+    out: list[str] = []
+    i = 0
+    while i < len(name):
+        end = name.find("&", i)
+        if end < 0:
+            out.append(name[i:])
+            break
+        out.append(name[i:end])
+        close = name.find("-", end + 1)
+        if close < 0:
+            out.append(name[end:])
+            break
+        try:
+            out.append(decode(name[end:close + 1]))
+        except BadName:
+            out.append(name[end:close + 1])
+        i = close + 1
     return "".join(out)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from postroom.eas.protocol import eas_date
+from postroom.eas.protocol import eas_date, parse_date
 from postroom.eas.wbxml import E, Element
 from postroom.mail.encoded import decode_bytes, decode_header
 from postroom.mail.htmltext import html_to_text
@@ -252,17 +252,44 @@ def categories(flags: tuple[str, ...]) -> list[str]:
     return [f for f in flags if not f.startswith("\\") and f.lower() not in _NOT_CATEGORIES]
 
 
-def flag_elements(row: MessageRow, version: tuple[int, int]) -> list[Element]:
-    """Read, Flag, Categories, LastVerbExecuted: what changes on a message after delivery."""
-    out = [E("Email:Read", 1 if SEEN in row.flags else 0)]
+# A follow-up Flag's children (MS-ASEMAIL §2.2.2.27), in the order they are sent: the Email
+# page's own and those borrowed from the Tasks page. Dates among them must parse.
+FLAG_FIELDS = ("Tasks:Subject", "Email:Status", "Email:FlagType", "Tasks:DateCompleted",
+               "Email:CompleteTime", "Tasks:StartDate", "Tasks:DueDate", "Tasks:UtcStartDate",
+               "Tasks:UtcDueDate", "Tasks:ReminderSet", "Tasks:ReminderTime",
+               "Tasks:OrdinalDate", "Tasks:SubOrdinalDate")
+_FLAG_DATES = {"Tasks:DateCompleted", "Email:CompleteTime", "Tasks:StartDate", "Tasks:DueDate",
+               "Tasks:UtcStartDate", "Tasks:UtcDueDate", "Tasks:ReminderTime",
+               "Tasks:OrdinalDate"}
+_COMPLETION = ("Tasks:DateCompleted", "Email:CompleteTime")
+FLAG_CLEARED, FLAG_COMPLETE, FLAG_ACTIVE = "0", "1", "2"
+
+
+def flag_element(row: MessageRow, follow_up: dict[str, str] | None,
+                 version: tuple[int, int]) -> Element:
+    """The Flag as every door sees it: \\Flagged is an active flag, whatever the stored record
+    says (an IMAP client may have set or cleared it since); the record adds the dates, and
+    keeps a completed flag, which IMAP shows as not flagged."""
+    rec = dict(follow_up or {})
     if FLAGGED in row.flags:
-        out.append(E("Email:Flag", E("Email:Status", 2),
-                     E("Email:FlagType", "Flag for follow up")))
-    else:
-        out.append(E("Email:Flag"))
+        for tag in _COMPLETION:
+            rec.pop(tag, None)
+        rec["Email:Status"] = FLAG_ACTIVE
+        rec.setdefault("Email:FlagType", "Flag for follow up")
+    elif rec.get("Email:Status") != FLAG_COMPLETE:
+        return E("Email:Flag")
+    if version < (14, 0):
+        rec.pop("Tasks:Subject", None)
+    return E("Email:Flag", *[E(tag, rec[tag]) for tag in FLAG_FIELDS if tag in rec])
+
+
+def flag_elements(row: MessageRow, version: tuple[int, int],
+                  follow_up: dict[str, str] | None = None) -> list[Element]:
+    """Read, Flag, Categories: what changes on a message after delivery."""
     cats = categories(row.flags)
-    out.append(E("Email:Categories", *[E("Email:Category", c) for c in cats]))
-    return out
+    return [E("Email:Read", 1 if SEEN in row.flags else 0),
+            flag_element(row, follow_up, version),
+            E("Email:Categories", *[E("Email:Category", c) for c in cats])]
 
 
 def _importance(headers: dict[str, str]) -> int:
@@ -278,13 +305,14 @@ def _importance(headers: dict[str, str]) -> int:
 
 
 def application_data(row: MessageRow, v: MessageView, opts: Options, version: tuple[int, int],
-                     file_ref_prefix: str, *, is_drafts: bool = False) -> Element:
+                     file_ref_prefix: str, *, is_drafts: bool = False,
+                     follow_up: dict[str, str] | None = None) -> Element:
     h = v.headers
     to = h.get("to", "")
     pref = choose_body(opts, smime="smime" in (v.parts.content_type or "")
                        or v.parts.content_type == "multipart/signed")
     body, native = body_element(v, pref)
-    flags = flag_elements(row, version)
+    flags = flag_elements(row, version, follow_up)
     verb = None
     if version >= (14, 0):
         if ANSWERED in row.flags:
@@ -332,9 +360,14 @@ def application_data(row: MessageRow, v: MessageView, opts: Options, version: tu
     return E("AirSync:ApplicationData", *children)
 
 
-def change_data(row: MessageRow, version: tuple[int, int]) -> Element:
+def change_data(row: MessageRow, version: tuple[int, int],
+                follow_up: dict[str, str] | None = None) -> Element:
     """A server Change of a message: only what can change (16.x ghosting, MS-ASCMD §2.2.3.7.2)."""
-    return E("AirSync:ApplicationData", *flag_elements(row, version))
+    return E("AirSync:ApplicationData", *flag_elements(row, version, follow_up))
+
+
+class BadFlag(ValueError):
+    """A Flag the store cannot keep (an unknown Status, a date that does not parse)."""
 
 
 @dataclass
@@ -342,18 +375,40 @@ class FlagOps:
     add: set[str] = field(default_factory=set)
     remove: set[str] = field(default_factory=set)
     categories: list[str] | None = None
+    follow_up: dict[str, str] | None = None   # the record to keep, when a Flag was sent
+    flag_sent: bool = False
+
+
+def follow_up_of(flag: Element) -> dict[str, str] | None:
+    """The record a client's Flag asks to keep (None: the flag is cleared)."""
+    rec = {}
+    for tag in FLAG_FIELDS:
+        text = flag.findtext(tag)
+        if text is None or text == "":
+            continue
+        if tag in _FLAG_DATES and parse_date(text) is None:
+            raise BadFlag(f"{tag} is not a date")
+        rec[tag] = text.strip()
+    status = rec.get("Email:Status")
+    if status not in (None, FLAG_CLEARED, FLAG_COMPLETE, FLAG_ACTIVE):
+        raise BadFlag("unknown flag Status")
+    if rec.get("Tasks:ReminderSet") not in (None, "0", "1"):
+        raise BadFlag("ReminderSet is 0 or 1")
+    return rec if status in (FLAG_COMPLETE, FLAG_ACTIVE) else None
 
 
 def client_change(data: Element) -> FlagOps:
-    """The store flag changes a client's Email Change asks for."""
+    """The store changes a client's Email Change asks for (BadFlag when it cannot be kept)."""
     ops = FlagOps()
     read = data.findtext("Email:Read")
     if read in ("0", "1"):
         (ops.add if read == "1" else ops.remove).add(SEEN)
     flag = data.find("Email:Flag")
     if flag is not None:
-        status = flag.findtext("Email:Status")
-        (ops.add if status == "2" else ops.remove).add(FLAGGED)
+        ops.flag_sent = True
+        ops.follow_up = follow_up_of(flag)
+        active = ops.follow_up is not None and ops.follow_up["Email:Status"] == FLAG_ACTIVE
+        (ops.add if active else ops.remove).add(FLAGGED)
     cats = data.find("Email:Categories")
     if cats is not None:
         ops.categories = [c.text for c in cats.findall("Email:Category")

@@ -51,16 +51,17 @@ class MailItems:
         uids = [int(k) for k in keys]
         rows = await req.store.fetch(req.account.id, folder.source_id, uids,
                                      [] if change else [FETCH_PARTS])
+        follow_ups = await req.store.follow_ups(req.account.id, folder.source_id, uids)
         out: dict[str, Element] = {}
         for row in rows:
             if change:
-                out[str(row.uid)] = mail.change_data(row, req.v)
+                out[str(row.uid)] = mail.change_data(row, req.v, follow_ups.get(row.uid))
                 continue
             raw = await req.store.read_blob(row.blob)
             v = mail.view(raw, row.parts)
             out[str(row.uid)] = mail.application_data(
                 row, v, opts, req.v, item_id(folder.server_id, row.uid),
-                is_drafts=folder.type == TYPE_DRAFTS)
+                is_drafts=folder.type == TYPE_DRAFTS, follow_up=follow_ups.get(row.uid))
         return out
 
     async def client_add(self, req: Request, folder: Folder, data: Element) -> ClientResult:
@@ -81,7 +82,10 @@ class MailItems:
         if opts.conflict == 1 and held is not None and entry.modseq > held:
             # The server's object wins (MS-ASCMD §2.2.3.35): the device gets ours instead.
             return ClientResult(ITEM_CONFLICT, key, held)
-        ops = mail.client_change(data)
+        try:
+            ops = mail.client_change(data)
+        except mail.BadFlag:
+            return ClientResult(ITEM_CONVERSION_ERROR)
         uid = [int(key)]
         if ops.add:
             await store.store_flags(acc.id, folder.source_id, uid, "add", ops.add)
@@ -95,6 +99,10 @@ class MailItems:
             if old - set(ops.categories):
                 await store.store_flags(acc.id, folder.source_id, uid, "remove",
                                         old - set(ops.categories))
+        if ops.flag_sent:
+            kept = (await store.follow_ups(acc.id, folder.source_id, uid)).get(uid[0])
+            if kept != ops.follow_up:
+                await store.set_follow_up(acc.id, folder.source_id, uid[0], ops.follow_up)
         now = await store.entries(acc.id, folder.source_id, uid)
         return ClientResult(ITEM_OK, key, now[0].modseq if now else None)
 

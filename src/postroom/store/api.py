@@ -935,3 +935,26 @@ class EasDeviceStore(abc.ABC):
                            items: dict[str, int | None]) -> None:
         """The device changed what it holds outside a Sync (MoveItems): item -> modseq, None
         for gone. Folders the device never synced are left alone."""
+
+
+# =================================================================================================
+# --- Follow-up flags (MS-ASEMAIL §2.2.2.27 Flag; the web app's flag dates) ---
+#
+# \Flagged stays the flag every door sees. What a follow-up flag carries beyond it (status,
+# start and due dates, reminder, completion time, the flag's own subject) is kept per mailbox
+# entry as a small record of element name -> text, and goes when the entry goes.
+# =================================================================================================
+
+class FollowUpStore(abc.ABC):
+
+    @abc.abstractmethod
+    async def follow_ups(self, account_id: int, mailbox_id: int,
+                         uids: Sequence[int]) -> dict[int, dict[str, str]]:
+        """The follow-up records of those entries that have one."""
+
+    @abc.abstractmethod
+    async def set_follow_up(self, account_id: int, mailbox_id: int, uid: int,
+                            data: dict[str, str] | None) -> int:
+        """Replaces (None: drops) the entry's record. The entry gets a new modseq, as with a
+        flag change, so every device and CONDSTORE client hears of it. Returns that modseq;
+        NotFound when the entry is gone."""

@@ -249,3 +249,19 @@ CREATE TABLE IF NOT EXISTS eas_items (
     PRIMARY KEY (account_id, device_id, folder_id, item)
 ) WITHOUT ROWID;
 """
+
+# Follow-up flag details (store/sqlite_eas.py): what a flag carries beyond \Flagged - start and
+# due dates, reminder, completion (MS-ASEMAIL Flag) - per mailbox entry, gone with the entry.
+SQLITE_SCHEMA += """
+CREATE TABLE IF NOT EXISTS follow_ups (
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    data TEXT NOT NULL,            -- JSON: element name -> text, as MS-ASEMAIL names them
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS follow_ups_gone AFTER DELETE ON entries
+WHEN EXISTS (SELECT 1 FROM follow_ups WHERE mailbox_id=OLD.mailbox_id)
+BEGIN
+    DELETE FROM follow_ups WHERE mailbox_id=OLD.mailbox_id AND uid=OLD.uid;
+END;
+"""

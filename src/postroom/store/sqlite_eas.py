@@ -14,7 +14,8 @@ from typing import Sequence
 
 from postroom.store.api import (
     ACCESS_ALLOWED, EAS_SOURCE_COLLECTION, EAS_SOURCE_MAILBOX, POLICY_NONE, WIPE_NONE, Conflict,
-    EasDevice, EasDeviceStore, EasDiff, EasHierarchy, EasSyncState, InvalidName, NotFound,
+    EasDevice, EasDeviceStore, EasDiff, EasHierarchy, EasSyncState, FollowUpStore, InvalidName,
+    NotFound,
 )
 
 _DEVICE_COLS = ("account_id, device_id, device_type, user_agent, policy_key, policy_state, wipe, "
@@ -84,7 +85,7 @@ def _set_held(conn, a: int, d: str, f: str, item: str, modseq: int | None) -> No
                      (a, d, f, item, modseq))
 
 
-class EasSQLiteMixin(EasDeviceStore):
+class EasSQLiteMixin(EasDeviceStore, FollowUpStore):
 
     def _delete_eas_rows(self, conn, tx, account_id: int) -> None:
         """For delete_account's transaction."""
@@ -317,3 +318,39 @@ class EasSQLiteMixin(EasDeviceStore):
             for item, modseq in items.items():
                 _set_held(conn, account_id, device_id, folder_id, item, modseq)
         await self._write(tx_fn)
+
+    # ------------------------------------------------------------------ follow-up flags
+
+    async def follow_ups(self, account_id: int, mailbox_id: int,
+                         uids: Sequence[int]) -> dict[int, dict[str, str]]:
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            out = {}
+            for uid in uids:
+                row = self._conn.execute("SELECT data FROM follow_ups WHERE mailbox_id=? AND "
+                                         "uid=?", (mailbox_id, uid)).fetchone()
+                if row:
+                    out[uid] = json.loads(row[0])
+            return out
+        return await self._run(q)
+
+    async def set_follow_up(self, account_id: int, mailbox_id: int, uid: int,
+                            data: dict[str, str] | None) -> int:
+        def tx_fn(conn, tx):
+            self._check_mailbox(account_id, mailbox_id)
+            if conn.execute("SELECT 1 FROM entries WHERE mailbox_id=? AND uid=?",
+                            (mailbox_id, uid)).fetchone() is None:
+                raise NotFound("no such message")
+            if data is None:
+                conn.execute("DELETE FROM follow_ups WHERE mailbox_id=? AND uid=?",
+                             (mailbox_id, uid))
+            else:
+                conn.execute("INSERT OR REPLACE INTO follow_ups VALUES (?, ?, ?)",
+                             (mailbox_id, uid, json.dumps(data, sort_keys=True)))
+            modseq = tx.bump(conn, account_id)
+            conn.execute("UPDATE entries SET modseq=? WHERE mailbox_id=? AND uid=?",
+                         (modseq, mailbox_id, uid))
+            conn.execute("UPDATE mailboxes SET highestmodseq=? WHERE id=?", (modseq, mailbox_id))
+            tx.log_entries(conn, account_id, modseq, mailbox_id)
+            return modseq
+        return await self._write(tx_fn)

@@ -140,3 +140,55 @@ async def test_follow_up_goes_with_the_message(eas):
 def test_flag_with_dates_encodes_as_libwbxml_reads_it():
     el = E("AirSync:ApplicationData", _flag(2, Subject="x", **DATES))
     assert libwbxml_tree(encode(el)) == our_tree(el)
+
+
+async def _drafts(eas, phone):
+    acc = eas.accounts[ALICE]
+    drafts = await eas.store.get_mailbox(acc.id, "Drafts")
+    sid = (await phone.folders())["Drafts"][0]
+    return acc, drafts, sid
+
+
+async def test_draft_changed_on_the_phone_is_replaced_under_the_same_server_id(eas, phone):
+    acc, drafts, sid = await _drafts(eas, phone)
+    key = await _synced(phone, sid)
+    coll = collection(await phone.sync(sid, key, commands=[E("AirSync:Add",
+                      E("AirSync:ClientId", "d1"), E("AirSync:ApplicationData",
+                        E("Email:To", "bob@example.test"), E("Email:Subject", "Plan"),
+                        E("AirSyncBase:Body", E("AirSyncBase:Type", 1),
+                          E("AirSyncBase:Data", "first words"))))]))
+    server_id = coll.findtext("AirSync:Responses/AirSync:Add/AirSync:ServerId")
+    key = coll.findtext("AirSync:SyncKey")
+    # Change the subject only: To and the body stay (16.x ghosting).
+    coll = collection(await phone.sync(sid, key, commands=[E("AirSync:Change",
+                      E("AirSync:ServerId", server_id),
+                      E("AirSync:ApplicationData", E("Email:Subject", "Plan v2")))]))
+    assert coll.findtext("AirSync:Status") == "1" and coll.find("AirSync:Responses") is None
+    assert coll.find("AirSync:Commands") is None   # no Delete/Add of its own draft
+    key = coll.findtext("AirSync:SyncKey")
+    (uid,) = await eas.store.uids(acc.id, drafts.id)
+    assert server_id != f"{sid}:{uid}"
+    (row,) = await eas.store.fetch(acc.id, drafts.id, [uid], [])
+    raw = await eas.store.read_blob(row.blob)
+    assert b"Subject: Plan v2" in raw and b"To: bob@example.test" in raw
+    assert b"first words" in raw
+    # The same ServerId goes on working: a body change, then a Fetch, then a Delete.
+    coll = collection(await phone.sync(sid, key, commands=[E("AirSync:Change",
+                      E("AirSync:ServerId", server_id), E("AirSync:ApplicationData",
+                        E("AirSyncBase:Body", E("AirSyncBase:Type", 1),
+                          E("AirSyncBase:Data", "second words"))))]))
+    assert coll.find("AirSync:Responses") is None and coll.find("AirSync:Commands") is None
+    key = coll.findtext("AirSync:SyncKey")
+    coll = collection(await phone.sync(sid, key, commands=[E("AirSync:Fetch",
+                      E("AirSync:ServerId", server_id))]))
+    fetched = coll.find("AirSync:Responses/AirSync:Fetch/AirSync:ApplicationData")
+    assert fetched.findtext("Email:Subject") == "Plan v2"
+    assert "second words" in fetched.findtext("AirSyncBase:Body/AirSyncBase:Data")
+    # Read on the server side: the Change goes out under the ServerId the phone knows.
+    (uid,) = await eas.store.uids(acc.id, drafts.id)
+    await eas.store.store_flags(acc.id, drafts.id, [uid], "add", [FLAGGED])
+    coll = collection(await phone.sync(sid, coll.findtext("AirSync:SyncKey")))
+    assert coll.findtext("AirSync:Commands/AirSync:Change/AirSync:ServerId") == server_id
+    coll = collection(await phone.sync(sid, coll.findtext("AirSync:SyncKey"), commands=[
+        E("AirSync:Delete", E("AirSync:ServerId", server_id))], extra=None))
+    assert await eas.store.uids(acc.id, drafts.id) == []

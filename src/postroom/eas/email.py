@@ -417,21 +417,48 @@ def client_change(data: Element) -> FlagOps:
     return ops
 
 
-def mime_of_draft(data: Element, sender: str) -> bytes:
-    """A 16.x client's draft (Add to Drafts, MS-ASEMAIL §3.1.5.3) as an RFC 5322 message."""
+# What a 16.x draft is made of on the wire (MS-ASEMAIL §2.2.2.20 and §3.1.5.3), and the header
+# each sets.
+_DRAFT_HEADERS = (("Email:To", "To"), ("Email:Cc", "Cc"), ("Email2:Bcc", "Bcc"),
+                  ("Email:Subject", "Subject"))
+
+
+def draft_content_sent(data: Element) -> bool:
+    """A Change that rewrites the draft, not only its Read, Flag or Categories."""
+    return any(data.find(tag) is not None for tag, _ in _DRAFT_HEADERS) or \
+        data.find("AirSyncBase:Body") is not None or data.find("Email:Importance") is not None
+
+
+def mime_of_draft(data: Element, sender: str, base: MessageView | None = None) -> bytes:
+    """A 16.x client's draft (MS-ASEMAIL §3.1.5.3) as an RFC 5322 message. With ``base`` (a
+    Change of a stored draft) what the device did not send is kept from it (16.x ghosting,
+    MS-ASCMD §2.2.3.7.2): headers, and the body with its type."""
     import email.message
     import email.policy
     import email.utils
+    old = base.headers if base is not None else {}
     msg = email.message.EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = sender
-    for tag, header in (("Email:To", "To"), ("Email:Cc", "Cc"), ("Email2:Bcc", "Bcc"),
-                        ("Email:Subject", "Subject")):
-        value = data.findtext(tag)
+    msg["From"] = old.get("from") or sender
+    for tag, header in _DRAFT_HEADERS:
+        el = data.find(tag)
+        value = (el.text if isinstance(el.text, str) else "") if el is not None \
+            else old.get(header.lower(), "")
         if value:
             msg[header] = value
+    importance = data.findtext("Email:Importance")
+    if importance in ("0", "2"):
+        msg["Importance"] = "high" if importance == "2" else "low"
+    elif importance is None and old.get("importance"):
+        msg["Importance"] = old["importance"]
     msg["Date"] = email.utils.formatdate(localtime=False)
     msg["Message-ID"] = email.utils.make_msgid(domain=sender.rpartition("@")[2] or None)
-    body_type = data.findtext("AirSyncBase:Body/AirSyncBase:Type", "1")
-    text = data.findtext("AirSyncBase:Body/AirSyncBase:Data", "") or ""
-    msg.set_content(text, subtype="html" if body_type == "2" else "plain")
+    body = data.find("AirSyncBase:Body")
+    if body is None and base is not None:
+        html_body = base.html is not None and base.plain is None
+        text = part_text(base, base.html if html_body else base.plain) \
+            if (base.html if html_body else base.plain) is not None else ""
+    else:
+        html_body = body is not None and body.findtext("AirSyncBase:Type", "1") == "2"
+        text = body.findtext("AirSyncBase:Data", "") if body is not None else ""
+    msg.set_content(text or "", subtype="html" if html_body else "plain")
     return msg.as_bytes()

@@ -104,7 +104,31 @@ class MailItems:
             if kept != ops.follow_up:
                 await store.set_follow_up(acc.id, folder.source_id, uid[0], ops.follow_up)
         now = await store.entries(acc.id, folder.source_id, uid)
+        if folder.type == TYPE_DRAFTS and req.v >= (16, 0) and mail.draft_content_sent(data):
+            return await self._replace_draft(req, folder, key, data,
+                                             now[0].flags if now else entry.flags)
         return ClientResult(ITEM_OK, key, now[0].modseq if now else None)
+
+    async def _replace_draft(self, req: Request, folder: Folder, key: str, data: Element,
+                             flags: tuple[str, ...]) -> ClientResult:
+        """A 16.x Change of a draft (MS-ASEMAIL §3.1.5.3): a message's content never changes
+        under its UID, so the new draft is a new message and the old one goes; the device keeps
+        its ServerId (Sync maps it to the new key)."""
+        store, acc = req.store, req.account
+        rows = await store.fetch(acc.id, folder.source_id, [int(key)], [FETCH_PARTS])
+        if not rows:
+            return ClientResult(ITEM_NOT_FOUND)
+        base = mail.view(await store.read_blob(rows[0].blob), rows[0].parts)
+        raw = mail.mime_of_draft(data, acc.email, base)
+        res = await store.append(acc.id, folder.source_id, raw,
+                                 flags or [DRAFT])
+        follow_up = (await store.follow_ups(acc.id, folder.source_id, [int(key)])).get(int(key))
+        if follow_up is not None:
+            res_modseq = await store.set_follow_up(acc.id, folder.source_id, res.uid, follow_up)
+        else:
+            res_modseq = res.modseq
+        await store.remove(acc.id, folder.source_id, [int(key)])
+        return ClientResult(ITEM_OK, str(res.uid), res_modseq)
 
     async def client_delete(self, req: Request, folder: Folder, key: str,
                             as_move: bool) -> ClientResult:

@@ -57,7 +57,18 @@ class Collection:
     responses: list[Element] = field(default_factory=list)
     sent: dict[str, int | None] = field(default_factory=dict)
     client_ids: dict[str, str] = field(default_factory=dict)
+    # store key -> the key in the ServerId the device knows it by (a 16.x draft Change stores
+    # a new message, MS-ASEMAIL §3.1.5.3, but the device keeps its ServerId)
+    aliases: dict[str, str] = field(default_factory=dict)
     initial: bool = False
+
+    def key_of(self, server_id: str | None) -> str | None:
+        """The store key a ServerId of this collection names."""
+        key = _key_in(self.folder, server_id)
+        return next((k for k, known in self.aliases.items() if known == key), key)
+
+    def server_id_of(self, key: str) -> str:
+        return item_id(self.folder.server_id, self.aliases.get(key, key))
 
 
 def _flag(el: Element, tag: str, default: bool) -> bool:
@@ -211,6 +222,7 @@ async def _prepare(req: Request, c: Collection) -> None:
         c.status = INVALID_SYNC_KEY
         return
     c.state = state
+    c.aliases = dict(state.data.get("aliases", {}))
     c.opts = mail.parse_options(c.options, mail.Options.from_json(state.data.get("options")))
     if c.commands is not None:
         await _client_commands(req, c)
@@ -243,7 +255,7 @@ async def _client_commands(req: Request, c: Collection) -> None:
                 c.responses.append(E("AirSync:Add", E("AirSync:ClientId", client_id),
                                      E("AirSync:Status", result.status)))
             continue
-        key = _key_in(c.folder, server_id)
+        key = c.key_of(server_id)
         if cmd.tag == "AirSync:Change":
             result = (await items.client_change(req, c.folder, key, data, held.get(key), c.opts)
                       if key is not None and data is not None else None)
@@ -253,6 +265,11 @@ async def _client_commands(req: Request, c: Collection) -> None:
                     continue
                 c.responses.append(E("AirSync:Change", E("AirSync:ServerId", server_id or ""),
                                      E("AirSync:Status", status)))
+            elif result.key != key:
+                # The item is stored anew under another key; the device keeps its ServerId.
+                c.sent[key] = None
+                c.sent[result.key] = result.modseq
+                c.aliases[result.key] = c.aliases.pop(key, key)
             else:
                 c.sent[key] = result.modseq
         elif cmd.tag in ("AirSync:Delete", "AirSync:SoftDelete"):
@@ -264,6 +281,7 @@ async def _client_commands(req: Request, c: Collection) -> None:
                                        else ITEM_NOT_FOUND)))
             if key is not None:
                 c.sent[key] = None
+                c.aliases.pop(key, None)
         elif cmd.tag == "AirSync:Fetch":
             rendered = (await items.render(req, c.folder, [key], c.opts)
                         if key is not None else {})
@@ -284,7 +302,7 @@ def _key_in(folder: Folder, server_id: str | None) -> str | None:
 
 async def _held(req: Request, c: Collection) -> dict[str, int]:
     """The modseqs the device holds for the items its commands touch (conflict check)."""
-    keys = [k for k in (_key_in(c.folder, cmd.findtext("AirSync:ServerId"))
+    keys = [k for k in (c.key_of(cmd.findtext("AirSync:ServerId"))
                         for cmd in c.commands.children) if k is not None]
     if not keys:
         return {}
@@ -330,16 +348,18 @@ async def _answer(req: Request, c: Collection, budget: list[int], left: list[int
             rendered = await items.render(req, c.folder, list(changed), c.opts, change=True)
             for k, m in changed.items():
                 if k in rendered:
-                    commands.append(E("AirSync:Change", E("AirSync:ServerId", item_id(sid, k)),
+                    commands.append(E("AirSync:Change", E("AirSync:ServerId", c.server_id_of(k)),
                                       rendered[k]))
                     c.sent[k] = m
         for k in diff.deleted:
             if k not in c.sent:
-                commands.append(E("AirSync:Delete", E("AirSync:ServerId", item_id(sid, k))))
+                commands.append(E("AirSync:Delete", E("AirSync:ServerId", c.server_id_of(k))))
                 c.sent[k] = None
+                c.aliases.pop(k, None)
         for k in diff.soft_deleted:
-            commands.append(E("AirSync:SoftDelete", E("AirSync:ServerId", item_id(sid, k))))
+            commands.append(E("AirSync:SoftDelete", E("AirSync:ServerId", c.server_id_of(k))))
             c.sent[k] = None
+            c.aliases.pop(k, None)
         for chunk_start in range(0, len(diff.added), 25):
             chunk = [(k, m) for k, m in diff.added[chunk_start:chunk_start + 25]
                      if k not in c.sent]
@@ -360,7 +380,7 @@ async def _answer(req: Request, c: Collection, budget: list[int], left: list[int
             break
         left[0] -= len(commands)
 
-    data = {"options": c.opts.to_json(), "client_ids": c.client_ids}
+    data = {"options": c.opts.to_json(), "client_ids": c.client_ids, "aliases": c.aliases}
     try:
         key = await store.eas_sync_commit(acc.id, dev, c.collection_id, c.state.sync_key,
                                           c.sent, data)

@@ -51,3 +51,86 @@ async def test_16_change_of_one_contact_property_keeps_the_others(eas, phone):
     for kept in ("TEL;TYPE=CELL:+49 170 1", "ann@example.org", "NOTE:Met at the fair",
                  "PHOTO", "CATEGORIES:Work,VIP", "BDAY:1980-05-04"):
         assert kept in text, kept
+
+
+def _components(text: str) -> tuple:
+    cal = icalendar.Calendar.from_ical(text)
+    events = cal.walk("VEVENT")
+    master = next(e for e in events if e.get("RECURRENCE-ID") is None)
+    overrides = {e["RECURRENCE-ID"].dt.isoformat(): e for e in events
+                 if e.get("RECURRENCE-ID") is not None}
+    return master, overrides
+
+
+async def test_16_change_and_delete_of_one_instance_make_an_override_and_an_exdate(eas, phone):
+    sid, key = await _held_calendar(eas, phone)
+    server_id = f"{sid}:weekly-1.ics"
+    coll = collection(await phone.sync(sid, key, commands=[
+        # Wednesday 11 March, 10:00 Berlin: a new override with a new subject only.
+        E("AirSync:Change", E("AirSync:ServerId", server_id),
+          E("AirSyncBase:InstanceId", "2026-03-11T09:00:00.000Z"),
+          E("AirSync:ApplicationData", E("Calendar:Subject", "Standup (special)"))),
+        # Monday 9 March was already moved to 12:00: only its location changes now.
+        E("AirSync:Change", E("AirSync:ServerId", server_id),
+          E("AirSyncBase:InstanceId", "2026-03-09T09:00:00.000Z"),
+          E("AirSync:ApplicationData", E("AirSyncBase:Location",
+                                         E("AirSyncBase:DisplayName", "Room 9")))),
+        # Monday 16 March is cancelled alone.
+        E("AirSync:Delete", E("AirSync:ServerId", server_id),
+          E("AirSyncBase:InstanceId", "2026-03-16T09:00:00.000Z"))]))
+    assert coll.find("AirSync:Responses") is None, coll.to_xml()
+    (item,) = await _only_item(eas)
+    master, overrides = _components(item.text)
+    assert str(master["SUMMARY"]) == "Standup" and "RRULE" in master
+    exdates = sorted(d.dt.isoformat() for x in (master["EXDATE"] if isinstance(
+        master["EXDATE"], list) else [master["EXDATE"]]) for d in x.dts)
+    assert exdates == ["2026-03-04T10:00:00+01:00", "2026-03-16T10:00:00+01:00"]
+    special = overrides["2026-03-11T10:00:00+01:00"]
+    assert str(special["SUMMARY"]) == "Standup (special)"
+    assert special["DTSTART"].dt.isoformat() == "2026-03-11T10:00:00+01:00"
+    assert str(special["LOCATION"]) == "Room 1"          # inherited from the series
+    moved = overrides["2026-03-09T10:00:00+01:00"]
+    assert str(moved["SUMMARY"]) == "Standup moved" and str(moved["LOCATION"]) == "Room 9"
+    assert moved["DTSTART"].dt.isoformat() == "2026-03-09T12:00:00+01:00"
+    # The series stays on the phone, and its own changes are not sent back to it.
+    coll = collection(await phone.sync(sid, coll.findtext("AirSync:SyncKey")))
+    assert coll.find("AirSync:Commands") is None
+
+
+async def test_instance_change_of_a_meeting_reaches_the_attendee(eas, phone):
+    meeting = WEEKLY.replace("SUMMARY:Standup\r\n", "SUMMARY:Standup\r\n"
+                             "ORGANIZER:mailto:alice@example.test\r\n"
+                             "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.test\r\n")
+    await _put(eas, meeting, "weekly-1.ics")
+    sid = await _calendar_folder(phone)
+    key = collection(await phone.sync(sid, await _initial(phone, sid))).findtext(
+        "AirSync:SyncKey")
+    coll = collection(await phone.sync(sid, key, commands=[
+        E("AirSync:Delete", E("AirSync:ServerId", f"{sid}:weekly-1.ics"),
+          E("AirSyncBase:InstanceId", "2026-03-16T09:00:00.000Z"))]))
+    assert coll.find("AirSync:Responses") is None, coll.to_xml()
+    (bobs,) = await _only_item(eas, "bob@example.test")
+    master, _ = _components(bobs.text)
+    exdates = {d.dt.isoformat() for x in (master["EXDATE"] if isinstance(
+        master["EXDATE"], list) else [master["EXDATE"]]) for d in x.dts}
+    assert "2026-03-16T10:00:00+01:00" in exdates
+
+
+async def test_instance_id_on_a_single_event_or_a_contact_gets_status_6(eas, phone):
+    single = WEEKLY.replace("RRULE:FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20260601T000000Z\r\n", "")
+    single = single.split("BEGIN:VEVENT\r\nUID:weekly-1\r\nDTSTAMP:20260101T000000Z\r\n"
+                          "RECURRENCE-ID")[0] + "END:VCALENDAR\r\n"
+    await _put(eas, single, "single.ics")
+    sid = await _calendar_folder(phone)
+    key = collection(await phone.sync(sid, await _initial(phone, sid))).findtext(
+        "AirSync:SyncKey")
+    coll = collection(await phone.sync(sid, key, commands=[
+        E("AirSync:Change", E("AirSync:ServerId", f"{sid}:single.ics"),
+          E("AirSyncBase:InstanceId", "2026-03-02T09:00:00.000Z"),
+          E("AirSync:ApplicationData", E("Calendar:Subject", "x"))),
+        E("AirSync:Delete", E("AirSync:ServerId", f"{sid}:single.ics"),
+          E("AirSyncBase:InstanceId", "not a date"))]))
+    statuses = [r.findtext("AirSync:Status") for r in coll.find("AirSync:Responses").children]
+    assert statuses == ["6", "6"]
+    (item,) = await _only_item(eas)
+    assert "SUMMARY:Standup" in item.text

@@ -14,7 +14,7 @@ from postroom.eas import timezone
 from postroom.eas.pimfields import body, body_of, compact, recurrence, rrule_of, utc_of
 from postroom.eas.protocol import compact_date, eas_date, parse_date
 from postroom.eas.wbxml import E, Element
-from postroom.pim.fields import BUSY_STATES, Attendee, Fields, Instance, Person
+from postroom.pim.fields import BUSY_STATES, Attendee, Fields, Instance, Person, same_instance
 
 UTC = dt.timezone.utc
 
@@ -254,14 +254,15 @@ def parse(data: Element, version: tuple[int, int], *, ghost: bool,
     exceptions = data.find("Calendar:Exceptions")
     if exceptions is not None and f.start is not None:
         duration = (f.end - f.start) if f.end is not None else dt.timedelta(0)
-        f.exceptions = [_parse_exception(e, tz, duration, version)
+        f.exceptions = [parse_exception(e, tz, duration, version)
                         for e in exceptions.findall("Calendar:Exception")]
         f.exceptions = [e for e in f.exceptions if e is not None]
     return f
 
 
-def _parse_exception(el: Element, tz, duration: dt.timedelta,
+def parse_exception(el: Element, tz, duration: dt.timedelta,
                      version: tuple[int, int]) -> Instance | None:
+    """One Exception of a series (MS-ASCAL §2.2.2.19); None when it names no instance."""
     rid = parse_date(el.findtext("Calendar:ExceptionStartTime")
                      or el.findtext("AirSyncBase:InstanceId"))
     if rid is None:
@@ -278,3 +279,28 @@ def _parse_exception(el: Element, tz, duration: dt.timedelta,
         f.end = f.start + duration
     _common(el, f, version, ghost=True)
     return Instance(rid, fields=f)
+
+
+def instance_change(data: Element | None, instance_id: str, deleted: bool, master: Fields,
+                    version: tuple[int, int], default_tz: dt.tzinfo | None) -> Instance:
+    """A 16.x Change or Delete aimed at one instance of a series through a top-level
+    InstanceId (MS-ASCMD §2.2.3.88.2) as the exception it makes: what the device did not
+    send is the instance's as it was (ghosting)."""
+    if master.rrule is None or master.start is None:
+        raise ValueError("an InstanceId names an instance of a recurring series only")
+    duration = master.end - master.start if master.end is not None else dt.timedelta(0)
+    el = E("Calendar:Exception", E("AirSyncBase:InstanceId", instance_id),
+           E("Calendar:Deleted", 1) if deleted else None,
+           *(data.children if data is not None else []))
+    inst = parse_exception(el, master.tz or default_tz or UTC, duration, version)
+    if inst is None:
+        raise ValueError("InstanceId is not a date")
+    overridden = any(e.fields is not None and same_instance(e.recurrence_id, inst.recurrence_id)
+                     for e in master.exceptions or [])
+    if overridden and inst.fields is not None:
+        # An instance already moved keeps its times unless the device sent new ones.
+        if el.find("Calendar:StartTime") is None:
+            inst.fields.start = None
+        if el.find("Calendar:EndTime") is None:
+            inst.fields.end = None
+    return inst

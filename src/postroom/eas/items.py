@@ -39,10 +39,12 @@ class ItemAdapter(Protocol):
     async def client_add(self, req: Request, folder: Folder, data: Element) -> ClientResult: ...
 
     async def client_change(self, req: Request, folder: Folder, key: str, data: Element,
-                            held: int | None, opts: mail.Options) -> ClientResult: ...
+                            held: int | None, opts: mail.Options,
+                            instance_id: str | None = None) -> ClientResult:
+        """``instance_id``: 16.x, one instance of a recurring series (MS-ASCMD §2.2.3.88.2)."""
 
     async def client_delete(self, req: Request, folder: Folder, key: str,
-                            as_move: bool) -> ClientResult: ...
+                            as_move: bool, instance_id: str | None = None) -> ClientResult: ...
 
 
 class MailItems:
@@ -73,7 +75,8 @@ class MailItems:
         return ClientResult(ITEM_OK, str(res.uid), res.modseq)
 
     async def client_change(self, req: Request, folder: Folder, key: str, data: Element,
-                            held: int | None, opts: mail.Options) -> ClientResult:
+                            held: int | None, opts: mail.Options,
+                            instance_id: str | None = None) -> ClientResult:
         store, acc = req.store, req.account
         entries = await store.entries(acc.id, folder.source_id, [int(key)])
         if not entries:
@@ -131,7 +134,7 @@ class MailItems:
         return ClientResult(ITEM_OK, str(res.uid), res_modseq)
 
     async def client_delete(self, req: Request, folder: Folder, key: str,
-                            as_move: bool) -> ClientResult:
+                            as_move: bool, instance_id: str | None = None) -> ClientResult:
         store, acc = req.store, req.account
         uid = [int(key)]
         if not await store.entries(acc.id, folder.source_id, uid):

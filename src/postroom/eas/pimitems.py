@@ -25,7 +25,7 @@ from postroom.eas.items import ClientResult
 from postroom.eas.protocol import Request, compact_date
 from postroom.eas.wbxml import E, Element, encode
 from postroom.pim import contact, itip
-from postroom.pim.fields import Person, apply, fields_of
+from postroom.pim.fields import Fields, Person, apply, fields_of, replace_instance
 from postroom.pim.model import InvalidData, index_text, parse_calendar, resource_name
 from postroom.store.api import COLLECTION_ADDRESSBOOK, Collection, Item, NotFound, StoreError
 
@@ -41,6 +41,8 @@ class Context:
     account_email: str
     default_tz: dt.tzinfo | None       # the collection's zone: for all-day and floating times
     ghost: bool = True                 # absent elements mean "unchanged"
+    instance: str | None = None        # 16.x: the InstanceId a Change or Delete aims at
+    instance_deleted: bool = False
 
 
 class Converter(Protocol):
@@ -69,6 +71,8 @@ class EventConverter:
                                          ctx.own, ctx.default_tz)
 
     def from_wire(self, data: Element, base: str | None, ctx: Context) -> str:
+        if ctx.instance is not None:
+            return self._one_instance(data, base, ctx)
         f = calendar.parse(data, ctx.version, ghost=ctx.ghost, default_tz=ctx.default_tz)
         obj = parse_calendar(base) if base is not None else None
         if obj is None and f.start is None:
@@ -88,6 +92,18 @@ class EventConverter:
         elif f.attendees and f.organizer is None:
             f.organizer = Person(ctx.account_email)
         return apply(f, obj, "VEVENT")
+
+
+    @staticmethod
+    def _one_instance(data: Element | None, base: str | None, ctx: Context) -> str:
+        """One occurrence changed (a RECURRENCE-ID override) or cancelled (an EXDATE)."""
+        if base is None:
+            raise ValueError("an InstanceId needs a stored series")
+        obj = parse_calendar(base)
+        master = fields_of(obj)
+        inst = calendar.instance_change(data, ctx.instance, ctx.instance_deleted, master,
+                                        ctx.version, ctx.default_tz)
+        return apply(Fields(exceptions=replace_instance(master.exceptions, inst)), obj)
 
 
 def _unchanged(data: Element, shown: dict[str, bytes], *tags: str) -> bool:
@@ -183,10 +199,15 @@ class CollectionItems:
             out[it.name] = E("AirSync:ApplicationData", *children)
         return out
 
-    async def _write(self, req: Request, col: Collection, name: str, data: Element,
-                     old: Item | None, opts: mail.Options) -> ClientResult:
+    async def _write(self, req: Request, col: Collection, name: str, data: Element | None,
+                     old: Item | None, opts: mail.Options,
+                     instance: tuple[str, bool] | None = None) -> ClientResult:
         ghost = old is None or req.v >= (16, 0)
         ctx = await self._context(req, col, opts, ghost)
+        if instance is not None:
+            if not isinstance(self.converter, EventConverter):
+                return ClientResult(ITEM_CONVERSION_ERROR)
+            ctx.instance, ctx.instance_deleted = instance
         try:
             text = self.converter.from_wire(data, old.text if old is not None else None, ctx)
             index = index_text(text, col.kind)
@@ -214,7 +235,8 @@ class CollectionItems:
         return await self._write(req, col, "", data, None, mail.Options())
 
     async def client_change(self, req: Request, folder: Folder, key: str, data: Element,
-                            held: int | None, opts: mail.Options) -> ClientResult:
+                            held: int | None, opts: mail.Options,
+                            instance_id: str | None = None) -> ClientResult:
         store, acc = req.store, req.account
         col = await store.get_collection_by_id(acc.id, folder.source_id)
         old = await store.get_item(acc.id, folder.source_id, key) if col is not None else None
@@ -223,15 +245,20 @@ class CollectionItems:
         if opts.conflict == 1 and held is not None and old.modseq > held:
             # The server's object wins (MS-ASCMD §2.2.3.35): the device gets ours instead.
             return ClientResult(ITEM_CONFLICT, key, held)
-        return await self._write(req, col, key, data, old, opts)
+        return await self._write(req, col, key, data, old, opts,
+                                 (instance_id, False) if instance_id is not None else None)
 
     async def client_delete(self, req: Request, folder: Folder, key: str,
-                            as_move: bool) -> ClientResult:
+                            as_move: bool, instance_id: str | None = None) -> ClientResult:
         store, acc = req.store, req.account
         col = await store.get_collection_by_id(acc.id, folder.source_id)
         item = await store.get_item(acc.id, folder.source_id, key) if col is not None else None
         if item is None:
             return ClientResult(ITEM_NOT_FOUND)
+        if instance_id is not None:
+            # One occurrence cancelled: the series stays, with an EXDATE.
+            return await self._write(req, col, key, None, item, mail.Options(),
+                                     (instance_id, True))
         try:
             await store.delete_item(acc.id, col.id, key, if_match=item.modseq)
         except NotFound:

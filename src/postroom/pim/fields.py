@@ -281,7 +281,9 @@ def _instance_value(master_start, when: dt.datetime | dt.date):
     return when.astimezone(master_start.tzinfo)
 
 
-def _same_instance(a, b) -> bool:
+def same_instance(a, b) -> bool:
+    """Two RECURRENCE-ID or EXDATE values name the same instance (a floating time is taken
+    at its wall clock; a date matches any time of that day)."""
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
         if a.tzinfo is None or b.tzinfo is None:
             return a.replace(tzinfo=None) == b.replace(tzinfo=None)
@@ -307,7 +309,7 @@ def _write_exceptions(cal: icalendar.Calendar, master, exceptions: list[Instance
         if e.deleted or e.fields is None:
             continue
         rid = _instance_value(start, e.recurrence_id)
-        comp = next((c for c in overrides if _same_instance(c["RECURRENCE-ID"].dt, rid)), None)
+        comp = next((c for c in overrides if same_instance(c["RECURRENCE-ID"].dt, rid)), None)
         if comp is None:
             comp = type(master).from_ical(master.to_ical())
             for name in ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID"):
@@ -315,6 +317,13 @@ def _write_exceptions(cal: icalendar.Calendar, master, exceptions: list[Instance
             comp.add("RECURRENCE-ID", rid)
         write(comp, e.fields)
         cal.add_component(comp)
+
+
+def replace_instance(exceptions: list[Instance] | None, inst: Instance) -> list[Instance]:
+    """``exceptions`` with ``inst`` instead of what they said of that instance before: one
+    occurrence changed or cancelled alone (EAS InstanceId, a single-instance edit)."""
+    return [e for e in exceptions or [] if not same_instance(e.recurrence_id,
+                                                              inst.recurrence_id)] + [inst]
 
 
 def new_uid() -> str:

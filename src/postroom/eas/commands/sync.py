@@ -256,8 +256,12 @@ async def _client_commands(req: Request, c: Collection) -> None:
                                      E("AirSync:Status", result.status)))
             continue
         key = c.key_of(server_id)
+        # 16.x: a Change or Delete of one instance of a series (MS-ASCMD §2.2.3.88.2)
+        instance_id = cmd.findtext("AirSyncBase:InstanceId") or (
+            data.findtext("AirSyncBase:InstanceId") if data is not None else None)
         if cmd.tag == "AirSync:Change":
-            result = (await items.client_change(req, c.folder, key, data, held.get(key), c.opts)
+            result = (await items.client_change(req, c.folder, key, data, held.get(key), c.opts,
+                                                instance_id)
                       if key is not None and data is not None else None)
             if result is None or result.status != ITEM_OK:
                 status = result.status if result else ITEM_NOT_FOUND
@@ -272,16 +276,21 @@ async def _client_commands(req: Request, c: Collection) -> None:
                 c.aliases[result.key] = c.aliases.pop(key, key)
             else:
                 c.sent[key] = result.modseq
+                held[key] = result.modseq   # a second command on it in this request
         elif cmd.tag in ("AirSync:Delete", "AirSync:SoftDelete"):
-            result = (await items.client_delete(req, c.folder, key, c.deletes_as_moves)
+            result = (await items.client_delete(req, c.folder, key, c.deletes_as_moves,
+                                                instance_id)
                       if key is not None else None)
             if result is None or result.status not in (ITEM_OK, ITEM_NOT_FOUND):
                 c.responses.append(E("AirSync:Delete", E("AirSync:ServerId", server_id or ""),
                                      E("AirSync:Status", result.status if result
                                        else ITEM_NOT_FOUND)))
             if key is not None:
-                c.sent[key] = None
-                c.aliases.pop(key, None)
+                # None: gone from the device; one cancelled instance leaves the series held.
+                c.sent[key] = result.modseq if result is not None else None
+                held[key] = c.sent[key]
+                if c.sent[key] is None:
+                    c.aliases.pop(key, None)
         elif cmd.tag == "AirSync:Fetch":
             rendered = (await items.render(req, c.folder, [key], c.opts)
                         if key is not None else {})

@@ -1,7 +1,8 @@
 """ResolveRecipients (MS-ASCMD §2.2.1.15): addresses and names of the domain's users (and their
 aliases), with free/busy from the collaboration store when Availability is asked
-(MergedFreeBusy: one digit per 30 minutes, 0 free, 1 tentative, 2 busy, 3 away;
-MS-ASCMD §2.2.3.106)."""
+(MergedFreeBusy: one digit per 30 minutes, 0 free, 1 tentative, 2 busy, 3 away, 4 no data;
+MS-ASCMD §2.2.3.106) and, since no S/MIME certificates are kept, Certificates that say so
+(MS-ASCMD §2.2.3.24.1) when a device asks for them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ AMBIGUOUS_PARTIAL = 3
 UNRESOLVED = 4
 PROTOCOL_ERROR = 5
 SLOT = dt.timedelta(minutes=30)
+# Availability Status (MS-ASCMD §2.2.3.177.13)
+FREE_BUSY_OK = 1
+FREE_BUSY_NOT_FOUND = 163
+# Certificates Status (MS-ASCMD §2.2.3.177.13): no valid certificate for the recipient
+NO_CERTIFICATE = 7
 _DIGITS = {"BUSY-TENTATIVE": "1", "BUSY": "2", "BUSY-UNAVAILABLE": "3"}
 
 
@@ -33,6 +39,9 @@ async def handle_resolve_recipients(req: Request) -> Element:
         if start is None or end is None or end <= start or end - start > dt.timedelta(days=42):
             raise CommandError(PROTOCOL_ERROR)
         window = (start, end)
+    retrieval = options.findtext("ResolveRecipients:CertificateRetrieval") if options else None
+    if retrieval not in (None, "1", "2", "3"):
+        raise CommandError(PROTOCOL_ERROR)
     responses = []
     for to in req.body.findall("ResolveRecipients:To"):
         query = (to.text or "").strip() if isinstance(to.text, str) else ""
@@ -42,15 +51,16 @@ async def handle_resolve_recipients(req: Request) -> Element:
         recipients = []
         for it in found:
             email = it.index.emails[0] if it.index.emails else ""
-            fb = await _merged_free_busy(req, email, window) if window else None
             recipients.append(E("ResolveRecipients:Recipient",
                                 E("ResolveRecipients:Type", 2),   # 2: from the GAL
                                 E("ResolveRecipients:DisplayName", it.index.summary),
                                 E("ResolveRecipients:EmailAddress", email),
-                                E("ResolveRecipients:Availability",
-                                  E("ResolveRecipients:Status", 1),
-                                  E("ResolveRecipients:MergedFreeBusy", fb))
-                                if fb is not None else None))
+                                await _availability(req, email, window) if window else None,
+                                E("ResolveRecipients:Certificates",
+                                  E("ResolveRecipients:Status", NO_CERTIFICATE),
+                                  E("ResolveRecipients:CertificateCount", 0),
+                                  E("ResolveRecipients:RecipientCount", 1))
+                                if retrieval in ("2", "3") else None))
         status = OK if len(recipients) == 1 else (UNRESOLVED if not recipients else AMBIGUOUS)
         responses.append(E("ResolveRecipients:Response", E("ResolveRecipients:To", query),
                            E("ResolveRecipients:Status", status),
@@ -60,17 +70,29 @@ async def handle_resolve_recipients(req: Request) -> Element:
              *responses)
 
 
+async def _availability(req: Request, email: str, window) -> Element:
+    fb, status = await _merged_free_busy(req, email, window), FREE_BUSY_OK
+    if fb is None:
+        fb, status = "4" * _slots(*window), FREE_BUSY_NOT_FOUND
+    return E("ResolveRecipients:Availability", E("ResolveRecipients:Status", status),
+             E("ResolveRecipients:MergedFreeBusy", fb))
+
+
+def _slots(start: dt.datetime, end: dt.datetime) -> int:
+    return -(-(end - start) // SLOT)
+
+
 async def _merged_free_busy(req: Request, email: str, window) -> str | None:
+    """None when nobody's calendar here answers for ``email``."""
     account = await req.store.get_account(email)
     if account is None:
         return None
     start, end = window
     periods = await busy_periods(req.store, account, start, end)
     slots = []
-    t = start
-    while t < end:
+    for i in range(_slots(start, end)):
+        t = start + i * SLOT
         kinds = {p.fbtype for p in periods if p.start < t + SLOT and p.end > t}
         slots.append(next((_DIGITS[k] for k in ("BUSY-UNAVAILABLE", "BUSY", "BUSY-TENTATIVE")
                            if k in kinds), "0"))
-        t += SLOT
     return "".join(slots)

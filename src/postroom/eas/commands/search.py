@@ -9,9 +9,9 @@ from postroom.eas.hierarchy import CLASS_EMAIL, Folder, item_id
 from postroom.eas.items import adapter
 from postroom.eas.protocol import CommandError, Request, eas_date, parse_date
 from postroom.eas.wbxml import E, Element
-from postroom.pim import gal
+from postroom.pim import contact, gal
 from postroom.store import search as S
-from postroom.store.api import EAS_SOURCE_MAILBOX, FETCH_PREVIEW, SEEN
+from postroom.store.api import EAS_SOURCE_MAILBOX, FETCH_PREVIEW, SEEN, Item
 
 # Search Status (MS-ASCMD §2.2.3.177.14)
 OK = 1
@@ -60,15 +60,30 @@ async def _gal(req: Request, query: str, span: tuple[int, int]) -> Element:
     found = await gal.search(req.store, req.account, query.strip(), limit=MAX_RESULTS)
     results = []
     for it in found[span[0]:span[1] + 1]:
-        name = it.index.summary
-        first, _, last = name.partition(" ")
-        results.append(E("Search:Result", E("Search:Properties",
-                         E("GAL:DisplayName", name), E("GAL:FirstName", first),
-                         E("GAL:LastName", last) if last else None,
-                         E("GAL:Alias", it.index.emails[0].split("@")[0])
-                         if it.index.emails else None,
-                         E("GAL:EmailAddress", it.index.emails[0]) if it.index.emails else None)))
+        results.append(E("Search:Result", E("Search:Properties", *gal_properties(it))))
     return _answer(OK, results, (span[0], span[0] + len(results) - 1), len(found))
+
+
+def gal_properties(it: Item) -> list[Element | None]:
+    """A GAL entry's properties (MS-ASCMD §2.2.3.130.1) from the user's GAL card: names and
+    the phones of the account settings."""
+    slots = contact.read(it.text or "").slots
+    family, given = (slots.get("n") or ("", ""))[:2]
+    name = it.index.summary
+    if not given and not family:
+        given, _, family = name.partition(" ")
+    email = it.index.emails[0] if it.index.emails else None
+    org = slots.get("org") or ("",)
+    return [E("GAL:DisplayName", name),
+            E("GAL:Phone", slots["tel.work"]) if slots.get("tel.work") else None,
+            E("GAL:Title", slots["title"]) if slots.get("title") else None,
+            E("GAL:Company", org[0]) if org[0] else None,
+            E("GAL:Alias", email.split("@")[0]) if email else None,
+            E("GAL:FirstName", given) if given else None,
+            E("GAL:LastName", family) if family else None,
+            E("GAL:HomePhone", slots["tel.home"]) if slots.get("tel.home") else None,
+            E("GAL:MobilePhone", slots["tel.mobile"]) if slots.get("tel.mobile") else None,
+            E("GAL:EmailAddress", email) if email else None]
 
 
 def _criteria(cond: Element) -> S.Criteria | None:
@@ -166,10 +181,7 @@ async def handle_find(req: Request) -> Element:
         found = await gal.search(req.store, req.account, text.strip(), limit=MAX_RESULTS)
         total = len(found)
         for it in found[span[0]:span[1] + 1]:
-            results.append(E("Find:Result", E("Find:Properties",
-                             E("GAL:DisplayName", it.index.summary),
-                             E("GAL:EmailAddress", it.index.emails[0])
-                             if it.index.emails else None)))
+            results.append(E("Find:Result", E("Find:Properties", *gal_properties(it))))
     else:
         raise CommandError(PROTOCOL_ERROR)
     return E("Find:Find", E("Find:Status", OK), E("Find:Response", E("Find:Status", OK),

@@ -51,7 +51,14 @@ async def handle(req: DavRequest) -> Response:
     if if_none_match and old is not None:
         raise DavError(412)
 
-    text = req.body.decode("utf-8", errors="strict") if req.body else ""
+    try:
+        text = req.body.decode("utf-8") if req.body else ""
+    except UnicodeDecodeError:
+        # RFC 4791 §5.3.2.1 / RFC 6352 §6.3.2.1: data the server cannot take is a precondition
+        # failure, not a server error.
+        ns, condition = (X.CARDDAV, "supported-address-data") if is_addressbook(c) else \
+            (X.CALDAV, "supported-calendar-data")
+        raise DavError(403, body=X.error(ns, condition)) from None
     if is_addressbook(c):
         card = parse_vcard(text, default_uid=target.item.rsplit(".", 1)[0])
         index = index_vcard(card)

@@ -129,6 +129,13 @@ def parse_calendar(text: str | bytes, *, allow_methods: bool = False) -> Calenda
         raise InvalidData(f"unparsable iCalendar: {e}") from None
     if not isinstance(cal, icalendar.Calendar) or cal.name != "VCALENDAR":
         raise InvalidData("not a VCALENDAR")
+    # icalendar keeps a property it could not read as "broken" and raises only when it is used
+    # (an RRULE FREQ=0WEEKLY, say): refuse such data here, before anything indexes or expands it.
+    for comp in cal.walk():
+        if getattr(comp, "errors", None):
+            name, why = comp.errors[0]
+            raise InvalidData(f"invalid {name} in {comp.name}: {why}",
+                              "valid-calendar-data")
     if cal.get("METHOD") is not None and not allow_methods:
         raise InvalidData("METHOD is not allowed in a stored calendar object",
                           "valid-calendar-object-resource")
@@ -149,6 +156,13 @@ def parse_calendar(text: str | bytes, *, allow_methods: bool = False) -> Calenda
             component_span(c)
     except (InvalidData, TypeError, AttributeError, KeyError, ValueError) as e:
         raise InvalidData(f"bad date: {e}") from None
+    if any(c.get("RRULE") is not None or c.get("RDATE") is not None for c in comps):
+        # The recurrence must be one our expansion can walk (dateutil refuses an RRULE
+        # without FREQ that icalendar lets through, for example).
+        try:
+            recurring_ical_events.of(cal, components=list({c.name for c in comps}))
+        except Exception as e:
+            raise InvalidData(f"unusable recurrence: {e}", "valid-calendar-data") from None
     comps.sort(key=lambda c: c.get("RECURRENCE-ID") is not None)
     return CalendarObject(cal, uids.pop(), kinds.pop(), comps)
 

@@ -83,8 +83,11 @@ class _Parsed:
         # query of a series (the filter, then the expansion) does not walk the rule again.
         q = self.queries.get(components)
         if q is None:
+            # skip_bad_series: one unreadable series (stored before validation was strict,
+            # or imported) must not turn every query of its calendar into an error.
             q = recurring_ical_events.of(self.calendar,
-                                         components=[_SELECTIONS[c] for c in components])
+                                         components=[_SELECTIONS[c] for c in components],
+                                         skip_bad_series=True)
             self.queries[components] = q
         return q
 

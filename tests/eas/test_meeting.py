@@ -9,11 +9,13 @@ import base64
 import icalendar
 import pytest
 
-from postroom.eas.wbxml import E
+from postroom.eas.wbxml import E, encode
 from postroom.pim import itip
 from postroom.pim.model import index_text
 
+from ..helpers import eventually
 from .client import collection
+from .wbxml_tool import WBXML2XML, libwbxml_tree, our_tree
 
 ALICE, BOB = "alice@example.test", "bob@example.test"
 
@@ -81,7 +83,8 @@ async def test_meeting_accepted_on_the_device_updates_the_organizers_calendar(ea
     inbox, server_id, _ = await _inbox_invitation(phone)
     a = await phone.post("MeetingResponse", E("MeetingResponse:MeetingResponse", E(
         "MeetingResponse:Request", E("MeetingResponse:UserResponse", 1),
-        E("MeetingResponse:CollectionId", inbox), E("MeetingResponse:RequestId", server_id))))
+        E("MeetingResponse:CollectionId", inbox), E("MeetingResponse:RequestId", server_id),
+        E("MeetingResponse:SendResponse"))))
     result = a.element.find("MeetingResponse:Result")
     assert result.findtext("MeetingResponse:Status") == "1"
     calendar_id = result.findtext("MeetingResponse:CalendarId")
@@ -105,7 +108,8 @@ async def test_meeting_declined_from_the_calendar_item(eas, phone):
     a = await phone.post("MeetingResponse", E("MeetingResponse:MeetingResponse", E(
         "MeetingResponse:Request", E("MeetingResponse:UserResponse", 3),
         E("MeetingResponse:CollectionId", folder),
-        E("MeetingResponse:RequestId", f"{folder}:{mine.name}"))))
+        E("MeetingResponse:RequestId", f"{folder}:{mine.name}"),
+        E("MeetingResponse:SendResponse"))))
     assert a.element.findtext("MeetingResponse:Result/MeetingResponse:Status") == "1"
     assert await _bobs_view_of_alice(eas) == "DECLINED"
 
@@ -122,3 +126,63 @@ async def test_bad_meeting_responses_get_status_2(eas, phone):
     statuses = [r.findtext("MeetingResponse:Status")
                 for r in a.element.findall("MeetingResponse:Result")]
     assert statuses == ["2", "2"]
+
+
+async def test_16_response_without_send_response_updates_only_our_copy(eas, phone):
+    await _bob_invites_alice(eas)
+    inbox, server_id, _ = await _inbox_invitation(phone)
+    a = await phone.post("MeetingResponse", E("MeetingResponse:MeetingResponse", E(
+        "MeetingResponse:Request", E("MeetingResponse:UserResponse", 2),
+        E("MeetingResponse:CollectionId", inbox), E("MeetingResponse:RequestId", server_id))))
+    assert a.element.findtext("MeetingResponse:Result/MeetingResponse:Status") == "1"
+    acc = eas.accounts[ALICE]
+    (mine,) = [i for i in await eas.store.find_items_by_uid(acc.id, "review-7")
+               if i.index.organizer]
+    assert "PARTSTAT=TENTATIVE" in mine.text.replace("\r\n ", "")
+    assert await _bobs_view_of_alice(eas) == "NEEDS-ACTION"
+
+
+async def test_16_new_time_proposal_reaches_the_organizer_as_counter(eas, phone):
+    await _bob_invites_alice(eas)
+    inbox, server_id, _ = await _inbox_invitation(phone)
+    request = E("MeetingResponse:MeetingResponse", E(
+        "MeetingResponse:Request", E("MeetingResponse:UserResponse", 2),
+        E("MeetingResponse:CollectionId", inbox), E("MeetingResponse:RequestId", server_id),
+        E("MeetingResponse:SendResponse",
+          E("MeetingResponse:ProposedStartTime", "20260310T150000Z"),
+          E("MeetingResponse:ProposedEndTime", "20260310T160000Z"))))
+    if WBXML2XML:
+        # libwbxml has no names for the 16.x tokens 0x10/0x11 of page 8, but reads them in place.
+        expected = str(our_tree(request)).replace("ProposedStartTime", "unknown").replace(
+            "ProposedEndTime", "unknown")
+        assert str(libwbxml_tree(encode(request))) == expected
+    a = await phone.post("MeetingResponse", request)
+    assert a.element.findtext("MeetingResponse:Result/MeetingResponse:Status") == "1"
+    assert await _bobs_view_of_alice(eas) == "TENTATIVE"
+    bob = eas.accounts[BOB]
+    bob_inbox = await eas.store.get_mailbox(bob.id, "INBOX")
+
+    async def counter_mail():
+        for row in await eas.store.fetch(bob.id, bob_inbox.id,
+                                         await eas.store.uids(bob.id, bob_inbox.id), []):
+            raw = await eas.store.read_blob(row.blob)
+            if b"METHOD:COUNTER" in raw:
+                return raw
+    raw = await eventually(counter_mail)
+    cal = icalendar.Calendar.from_ical(itip.calendar_part(raw)[1].to_ical())
+    (ev,) = cal.walk("VEVENT")
+    assert ev["DTSTART"].dt.isoformat() == "2026-03-10T15:00:00+00:00"
+    assert ev["DTEND"].dt.isoformat() == "2026-03-10T16:00:00+00:00"
+    assert ALICE in str(ev["ATTENDEE"]).lower()
+
+
+async def test_proposal_with_end_before_start_gets_status_2(eas, phone):
+    await _bob_invites_alice(eas)
+    inbox, server_id, _ = await _inbox_invitation(phone)
+    a = await phone.post("MeetingResponse", E("MeetingResponse:MeetingResponse", E(
+        "MeetingResponse:Request", E("MeetingResponse:UserResponse", 2),
+        E("MeetingResponse:CollectionId", inbox), E("MeetingResponse:RequestId", server_id),
+        E("MeetingResponse:SendResponse",
+          E("MeetingResponse:ProposedStartTime", "20260310T150000Z"),
+          E("MeetingResponse:ProposedEndTime", "20260310T140000Z")))))
+    assert a.element.findtext("MeetingResponse:Result/MeetingResponse:Status") == "2"

@@ -107,7 +107,8 @@ def _with_timezones(source: icalendar.Calendar, cal: icalendar.Calendar) -> ical
 
 def imip_message(method: str, cal: icalendar.Calendar, sender: str, recipients: list[str],
                  summary: str) -> bytes:
-    verb = {"REQUEST": "Invitation", "CANCEL": "Cancelled", "REPLY": "Reply"}.get(method, method)
+    verb = {"REQUEST": "Invitation", "CANCEL": "Cancelled", "REPLY": "Reply",
+            "COUNTER": "New time proposed"}.get(method, method)
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
@@ -413,9 +414,10 @@ async def _attendee_changed(ctx, owner: Account, actor: Account, me: str, organi
 
 
 async def reply(ctx: "ServerContext", account: Account, uid: str, partstat: str,
-                *, actor: Account | None = None) -> bool:
+                *, actor: Account | None = None, notify: bool = True) -> bool:
     """Answers an invitation (accept/tentative/decline) from any door (EAS MeetingResponse,
-    the web app): sets the account's PARTSTAT in its copy and tells the organizer."""
+    the web app): sets the account's PARTSTAT in its copy and, unless ``notify`` is false (the
+    user chose to send no response), tells the organizer."""
     partstat = partstat.upper()
     if partstat not in PARTSTATS:
         raise ValueError(partstat)
@@ -437,7 +439,33 @@ async def reply(ctx: "ServerContext", account: Account, uid: str, partstat: str,
     saved = await _save(store, account, collection, item.name, cal, item.modseq)
     if saved is None:
         return False
-    await after_put(ctx, actor or account, collection, item, saved)
+    if notify:
+        await after_put(ctx, actor or account, collection, item, saved)
+    return True
+
+
+async def counter(ctx: "ServerContext", account: Account, uid: str, start: dt.datetime,
+                  end: dt.datetime) -> bool:
+    """Proposes a new time for a meeting the account is invited to (RFC 5546 §3.2.7 COUNTER):
+    the organizer gets the event as the attendee has it, with the proposed DTSTART/DTEND."""
+    store = ctx.store
+    items = [i for i in await store.find_items_by_uid(account.id, uid) if i.index.organizer]
+    own = await _own_addresses(store, account)
+    me = next((a for a in items[0].index.attendees if a in own), None) if items else None
+    if me is None:
+        return False
+    cal = parse_calendar(items[0].text).calendar
+    master = next(c for c in cal.subcomponents
+                  if c.name == "VEVENT" and c.get("RECURRENCE-ID") is None)
+    proposal = _copy_component(master)
+    for name in ("DTSTART", "DTEND", "DURATION", "DTSTAMP", "ATTENDEE"):
+        proposal.pop(name, None)
+    proposal.add("DTSTART", start.astimezone(UTC))
+    proposal.add("DTEND", end.astimezone(UTC))
+    proposal.add("DTSTAMP", _now())
+    proposal.add("ATTENDEE", next(a for a in _attendees(master) if _addr(a) == me), encode=0)
+    await _dispatch(ctx, account, "COUNTER", _itip_calendar("COUNTER", [proposal]),
+                    [items[0].index.organizer], str(master.get("SUMMARY", "")))
     return True
 
 

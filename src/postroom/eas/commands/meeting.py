@@ -2,13 +2,16 @@
 named by its mail in a mail folder or by the event in a calendar. The attendee's copy gets the
 PARTSTAT and the organizer hears of it through ``pim.itip.reply`` (directly when local, by
 iMIP otherwise); the invitation mail then goes to Deleted Items, as Exchange does.
+
+In 16.x the organizer is told only when the request has a SendResponse (MS-ASCMD §2.2.3.163),
+and its ProposedStartTime/ProposedEndTime go to the organizer as an iTIP COUNTER.
 """
 
 from __future__ import annotations
 
 from postroom.eas import hierarchy
 from postroom.eas.hierarchy import CLASS_CALENDAR, item_id, split_item_id
-from postroom.eas.protocol import CommandError, Request
+from postroom.eas.protocol import CommandError, Request, parse_date
 from postroom.eas.wbxml import E, Element
 from postroom.pim import itip
 from postroom.store.api import EAS_SOURCE_MAILBOX, ROLE_TRASH, NotFound
@@ -67,12 +70,19 @@ async def _respond(req: Request, r: Element) -> Element:
     uid, invitation = await _uid_of(req, folder, parts[1])
     if not uid:
         return result(INVALID_REQUEST)
+    send = r.find("MeetingResponse:SendResponse") if req.v >= (16, 0) else None
+    notify = send is not None or req.v < (16, 0)
+    proposed = _proposal(send) if send is not None else None
+    if proposed is False:
+        return result(INVALID_REQUEST)
     store, acc = req.store, req.account
     if not await store.find_items_by_uid(acc.id, uid) and invitation is not None:
         # An invitation that never reached the calendar (delivered before it existed, say).
         await itip.deliver_request(store, acc, invitation)
-    if not await itip.reply(req.ctx, acc, uid, partstat):
+    if not await itip.reply(req.ctx, acc, uid, partstat, notify=notify):
         return result(INVALID_REQUEST)
+    if proposed:
+        await itip.counter(req.ctx, acc, uid, *proposed)
     if folder.source == EAS_SOURCE_MAILBOX:
         trash = await store.get_mailbox_by_role(acc.id, ROLE_TRASH)
         if trash is not None and trash.id != folder.source_id:
@@ -84,3 +94,15 @@ async def _respond(req: Request, r: Element) -> Element:
     calendar_id = item_id(f"c{items[0].collection_id}", items[0].name) \
         if items and partstat != "DECLINED" else None
     return result(SUCCESS, calendar_id)
+
+
+def _proposal(send: Element) -> tuple | None | bool:
+    """The new time a SendResponse proposes: (start, end), None for none, False when bad."""
+    start_text = send.findtext("MeetingResponse:ProposedStartTime")
+    end_text = send.findtext("MeetingResponse:ProposedEndTime")
+    if start_text is None and end_text is None:
+        return None
+    start, end = parse_date(start_text), parse_date(end_text)
+    if start is None or end is None or end < start:
+        return False
+    return start, end

@@ -7,8 +7,9 @@ import base64
 import pytest
 
 from postroom.mail.parse import parse_message
-from postroom.mail.sections import (SectionSpec, UnknownEncoding, decode_part, parse_section,
-                                    section_bytes)
+from postroom.mail.sections import (SectionSpec, UnknownEncoding, common_span, decode_part,
+                                    is_common, pack_common_spans, parse_section, section_bytes,
+                                    section_span)
 
 from .corpus import TRICKY
 
@@ -74,6 +75,18 @@ def test_top_level_message_rfc822_numbers_its_enclosed_parts_under_1():
            b" boundary=x\r\n\r\n--x\r\n\r\na\r\n--x\r\n\r\nb\r\n--x--\r\n")
     assert body("1.HEADER", raw).startswith(b"Subject: in\r\n")
     assert body("1.1", raw) == b"a" and body("1.2", raw) == b"b"
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_packed_common_spans_agree_with_the_part_tree(name):
+    parts = parse_message(TRICKY[name]).parts
+    packed = pack_common_spans(parts)
+    for text in ("", "HEADER", "TEXT", "HEADER.FIELDS (FROM)", "1", "1.MIME"):
+        spec = parse_section(text)
+        assert is_common(spec)
+        assert common_span(packed, spec) == section_span(parts, spec)
+    for text in ("2", "1.TEXT", "1.HEADER", "1.1"):
+        assert not is_common(parse_section(text))
 
 
 def test_decode_part_undoes_transfer_encodings():

@@ -369,6 +369,40 @@ async def test_fetch_tuples_match_fetch_rows(store):
         await store.fetch_tuples(other.id, box.id, [1])
 
 
+async def test_fetch_tuples_give_packed_common_spans_and_wire_readiness(store):
+    from postroom.mail.parse import parse_message
+    from postroom.mail.sections import pack_common_spans
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    clean = make_message("clean")
+    stuffed = clean + b".needs a dot more\r\n"
+    bare_lf = clean.replace(b"\r\n", b"\n")
+    for raw in (clean, stuffed, bare_lf):
+        await store.append(acct.id, box.id, raw)
+    rows = await store.fetch_tuples(acct.id, box.id, [1, 2, 3], ["spans", "wire_ready"])
+    assert [r[3] for r in rows] == [pack_common_spans(parse_message(raw).parts)
+                                    for raw in (clean, stuffed, bare_lf)]
+    assert [r[4] for r in rows] == [1, 0, 0]
+
+
+async def test_entry_flags_are_the_entries_flags_as_bits_and_keywords(store):
+    from postroom.store.api import flags_of
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    await store.append(acct.id, box.id, make_message("one"), [SEEN, FLAGGED, "$Work"])
+    await store.append(acct.id, box.id, make_message("two"))
+    await store.append(acct.id, box.id, make_message("three"), [DELETED])
+    await store.set_hidden(acct.id, box.id, [3], True)   # internal state, never a flag
+    rows = await store.entry_flags(acct.id, box.id, [3, 1, 2, 9])
+    entries = await store.entries(acct.id, box.id)
+    assert [(u, m, flags_of(b, k)) for u, m, b, k in rows] == [
+        (e.uid, e.modseq, e.flags) for e in entries]
+    assert rows[0][2:] == (1 | 4, "$Work") and rows[1][2:] == (0, "")
+    assert await store.entry_flags(acct.id, box.id, [5, 6]) == []
+    with pytest.raises(NotFound):
+        await store.entry_flags(acct.id, box.id + 1000, [1])
+
+
 async def test_mailbox_keywords_are_the_distinct_keywords_in_use(store):
     acct = await new_account(store)
     box = await inbox(store, acct)

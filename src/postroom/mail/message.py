@@ -103,3 +103,12 @@ class ParsedMessage:
     headers_text: str             # all header fields, unfolded and decoded, "Name: value" lines
     body_text: str                # decoded text of the text parts (HTML converted to text)
     has_attachments: bool = False
+    wire_ready: bool = False      # see :func:`wire_ready`
+
+
+def wire_ready(raw: bytes) -> bool:
+    """Whether the message goes on a dot-terminated wire (POP3 RETR, RFC 1939 §3; SMTP DATA,
+    RFC 5321 §4.5.2) as it is: every line ends in CRLF, the last one too, and none starts with
+    "." (no dot-stuffing). Most mail is so, and is then sent with no pass over its bytes."""
+    return (raw.endswith(b"\r\n") and not raw.startswith(b".") and b"\n." not in raw
+            and raw.count(b"\n") == raw.count(b"\r\n"))

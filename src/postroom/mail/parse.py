@@ -17,7 +17,7 @@ from postroom.mail.encoded import decode_bytes, decode_header, decode_rfc2231, d
     header_text
 from postroom.mail.htmltext import html_to_text
 from postroom.mail.imapquote import nstring, quote_string
-from postroom.mail.message import ParsedMessage, Part
+from postroom.mail.message import ParsedMessage, Part, wire_ready
 from postroom.mail.sortkeys import base_subject, display_key, sort_address_key
 from postroom.mail.transfer import UnknownEncoding, decode_transfer
 
@@ -574,11 +574,13 @@ def parse_message(raw: bytes, *, max_text: int = MAX_TEXT) -> ParsedMessage:
     a message that cannot be read at all still yields a text/plain structure."""
     raw = bytes(raw)
     try:
-        return _parse(raw, max_text)
+        parsed = _parse(raw, max_text)
     except RecursionError:
-        return _fallback(raw)
+        parsed = _fallback(raw)
     except Exception:  # pragma: no cover - a bug must not lose a message; index it plainly
-        return _fallback(raw)
+        parsed = _fallback(raw)
+    parsed.wire_ready = wire_ready(raw)
+    return parsed
 
 
 def _fallback(raw: bytes) -> ParsedMessage:

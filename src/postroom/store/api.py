@@ -50,6 +50,23 @@ FLAGGED = "\\Flagged"
 DELETED = "\\Deleted"
 DRAFT = "\\Draft"
 SYSTEM_FLAGS = (SEEN, ANSWERED, FLAGGED, DELETED, DRAFT)
+# The system flags as bits, as Store.entry_flags gives them.
+FLAG_BITS = {SEEN: 1, ANSWERED: 2, FLAGGED: 4, DELETED: 8, DRAFT: 16}
+_BIT_ORDER = tuple((bit, name) for name, bit in FLAG_BITS.items())
+_flag_cache: dict[tuple[int, str], tuple[str, ...]] = {}
+
+
+def flags_of(bits: int, keywords: str) -> tuple[str, ...]:
+    """The flags tuple (as in :attr:`Entry.flags`) of system-flag ``bits`` (:data:`FLAG_BITS`)
+    and space-separated ``keywords``. A mailbox has few distinct flag sets: each tuple is made
+    once and shared."""
+    key = (bits, keywords)
+    t = _flag_cache.get(key)
+    if t is None:
+        t = tuple(name for bit, name in _BIT_ORDER if bits & bit) + tuple(keywords.split())
+        if len(_flag_cache) < 4096:
+            _flag_cache[key] = t
+    return t
 
 # Special-use roles (RFC 6154) created for every new account; the role is stored without
 # the backslash-free alias so every door can ask for "the Trash" by role.
@@ -175,6 +192,10 @@ MESSAGE_FIELDS = ("message_id", "thread_id", "blob", "size", "internal_date", "s
                   "envelope", "bodystructure", "body", "parts", "preview", "sent_date",
                   "sort_subject", "sort_from", "sort_to", "sort_cc", "display_from",
                   "display_to")
+# And the fields only fetch_tuples() returns, for the hot paths: "spans", the message's offsets
+# as mail.sections.pack_common_spans packs them, and "wire_ready", mail.message.wire_ready of
+# its bytes (1; 0 when not, or not known for a message stored before it was kept).
+HOT_PATH_FIELDS = ("spans", "wire_ready")
 
 # Column groups a caller can ask for in fetch(); the always-present columns are in MessageRow's
 # first ten fields.
@@ -502,7 +523,17 @@ class Store(abc.ABC):
                            fields: Sequence[str] = ()) -> list[tuple]:
         """Rows of the existing uids among ``uids``, ascending by uid, each a plain tuple
         ``(uid, modseq, flags, *fields)``: ``flags`` as in :attr:`Entry.flags` (equal flag sets
-        give equal tuples) and ``fields`` named from :data:`MESSAGE_FIELDS`."""
+        give equal tuples) and ``fields`` named from :data:`MESSAGE_FIELDS` and
+        :data:`HOT_PATH_FIELDS`."""
+
+    @abc.abstractmethod
+    async def entry_flags(self, account_id: int, mailbox_id: int,
+                          uids: Sequence[int]) -> list[tuple[int, int, int, str]]:
+        """``(uid, modseq, bits, keywords)`` of the existing uids among ``uids``, ascending by
+        uid: the system flags as :data:`FLAG_BITS` (and maybe bits of the store's own, which
+        are no flags), the keywords space-separated;
+        ``flags_of(bits, keywords)`` is the entry's flags. The cheapest read of a mailbox's
+        flags (FETCH 1:* FLAGS), with no per-row conversion."""
 
     @abc.abstractmethod
     async def read_blobs(self, spans: Sequence[tuple[str, int, int | None]]) -> list[bytes]:

@@ -69,6 +69,10 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_date INTEGER,
     thread_id INTEGER NOT NULL,
     has_attachments INTEGER NOT NULL DEFAULT 0,
+    -- mail.sections.pack_common_spans: BODY[], [HEADER], [TEXT], [1], [1.MIME] without the tree
+    spans BLOB NOT NULL,
+    -- 1: the bytes go on a dot-terminated wire as they are (mail.message.wire_ready); 0 unknown
+    wire_ready INTEGER NOT NULL DEFAULT 0,
     sort_subject TEXT NOT NULL,
     sort_from TEXT NOT NULL,
     sort_to TEXT NOT NULL,
@@ -265,3 +269,19 @@ BEGIN
     DELETE FROM follow_ups WHERE mailbox_id=OLD.mailbox_id AND uid=OLD.uid;
 END;
 """
+
+# Columns added since a store was first created: (table, column, declaration). Opening an older
+# store adds them (the caller fills in what cannot stay at the default).
+ADDED_COLUMNS = (("messages", "spans", "BLOB"),
+                 ("messages", "wire_ready", "INTEGER NOT NULL DEFAULT 0"))
+
+
+def add_missing_columns(conn) -> set[str]:
+    """Adds the :data:`ADDED_COLUMNS` an older store lacks; returns them as "table.column"."""
+    added = set()
+    for table, column, decl in ADDED_COLUMNS:
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            added.add(f"{table}.{column}")
+    return added

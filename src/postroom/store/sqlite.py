@@ -19,27 +19,26 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from postroom.mail.message import ParsedMessage
+from postroom.mail.message import ParsedMessage, Part
+from postroom.mail.sections import pack_common_spans
 from postroom.store import search as S
 from postroom.store.api import (
-    ANSWERED, DEFAULT_MAILBOXES, DELETED, DRAFT, FLAGGED, FETCH_BODY, FETCH_BODYSTRUCTURE,
-    FETCH_ENVELOPE, FETCH_PARTS, FETCH_PREVIEW, FETCH_SORT, FETCH_THREADING, ROLE_INBOX, SEEN,
+    DEFAULT_MAILBOXES, FLAG_BITS, FETCH_BODY, FETCH_BODYSTRUCTURE, FETCH_ENVELOPE, FETCH_PARTS,
+    FETCH_PREVIEW, FETCH_SORT, FETCH_THREADING, ROLE_INBOX,
     SEPARATOR, Account, AlreadyExists, Alias, AppendResult, Changes, Conflict, CopyResult, Domain,
     Entry, FlagChange, InvalidName, Mailbox, MailboxStatus, MessageRow, NotFound, QueuedMessage,
-    QuotaExceeded, Recipient, ScramCredentials, Store, StoreFlagsResult,
+    QuotaExceeded, Recipient, ScramCredentials, Store, StoreFlagsResult, flags_of,
 )
 from postroom.store.blobs import Blobs, blob_hash
 from postroom.store.changes import ChangeBroadcast
-from postroom.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA
+from postroom.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA, add_missing_columns
 from postroom.store.sqlite_eas import EasSQLiteMixin
 from postroom.store.sqlite_pim import PimSQLiteMixin
 
 log = logging.getLogger("postroom.store")
 
-# System flags as bits; HIDDEN is internal (POP3 "hide" policy) and never shown as a flag.
-FLAG_BITS = {SEEN: 1, ANSWERED: 2, FLAGGED: 4, DELETED: 8, DRAFT: 16}
+# HIDDEN is internal (POP3 "hide" policy), kept beside api.FLAG_BITS and never shown as a flag.
 HIDDEN = 32
-_BIT_ORDER = ((1, SEEN), (2, ANSWERED), (4, FLAGGED), (8, DELETED), (16, DRAFT))
 _FLAG_LOOKUP = {k.lower(): v for k, v in FLAG_BITS.items()}
 
 # Search text kept per message is capped: substring search over the first megabyte of text.
@@ -64,19 +63,6 @@ def _split_flags(flags: Iterable[str]) -> tuple[int, list[str]]:
     return bits, keywords
 
 
-_flag_cache: dict[tuple[int, str], tuple[str, ...]] = {}
-
-
-def _flags_tuple(bits: int, keywords: str) -> tuple[str, ...]:
-    key = (bits & 31, keywords)
-    t = _flag_cache.get(key)
-    if t is None:
-        t = tuple(name for bit, name in _BIT_ORDER if bits & bit) + tuple(keywords.split())
-        if len(_flag_cache) < 4096:
-            _flag_cache[key] = t
-    return t
-
-
 def _valid_mailbox_name(name: str) -> str:
     if not name or len(name) > 1000 or any(ord(c) < 0x20 or c == "\x7f" for c in name):
         raise InvalidName(f"invalid mailbox name {name!r}")
@@ -92,6 +78,10 @@ def _uid_condition(uids: Sequence[int], column: str = "e.uid") -> tuple[str, lis
     """SQL for "uid in uids" that stays small for long consecutive runs."""
     if not uids:
         return "0", []
+    lo, hi = min(uids), max(uids)
+    if hi - lo + 1 == len(uids) == len(set(uids)):
+        # A run of consecutive uids (FETCH 1:*): one range, no per-uid work.
+        return f"{column} BETWEEN ? AND ?", [lo, hi]
     ranges: list[list[int]] = []
     for u in sorted(uids):
         if ranges and u <= ranges[-1][1] + 1:
@@ -164,11 +154,22 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         conn.execute("PRAGMA mmap_size=268435456")
         conn.create_function("pr_contains", 2, _contains, deterministic=True)
         conn.executescript(SQLITE_SCHEMA)
+        if "messages.spans" in add_missing_columns(conn):
+            self._fill_spans(conn)
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                      (str(SCHEMA_VERSION),))
         self._conn = conn
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         self._last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changelog").fetchone()[0]
+
+    @staticmethod
+    def _fill_spans(conn: sqlite3.Connection) -> None:
+        """A store from before the spans column: each message's from its part tree, once."""
+        rows = conn.execute("SELECT id, parts FROM messages").fetchall()
+        conn.execute("BEGIN")
+        conn.executemany("UPDATE messages SET spans=? WHERE id=?",
+                         [(pack_common_spans(Part.from_json(parts)), mid) for mid, parts in rows])
+        conn.execute("COMMIT")
 
     async def close(self) -> None:
         if self._index_timer is not None:
@@ -897,11 +898,13 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             "INSERT INTO messages (account_id, blob, size, internal_date, envelope, bodystructure,"
             " body, parts, preview, sent_date, sort_subject, sort_from, sort_to, sort_cc,"
             " display_from, display_to, header_message_id, in_reply_to, refs, thread_id,"
-            " has_attachments) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " has_attachments, spans, wire_ready)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (account_id, digest, len(raw), internal_date, p.envelope, p.bodystructure, p.body,
              p.parts.to_json(), p.preview, p.sent_date, p.sort_subject, p.sort_from, p.sort_to,
              p.sort_cc, p.display_from, p.display_to, p.message_id, p.in_reply_to,
-             " ".join(p.references), 0, int(p.has_attachments)))
+             " ".join(p.references), 0, int(p.has_attachments), pack_common_spans(p.parts),
+             int(p.wire_ready)))
         mid = cur.lastrowid
         conn.execute("UPDATE messages SET thread_id=? WHERE id=?", (thread_id or mid, mid))
         conn.execute(
@@ -1044,7 +1047,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             rows = self._conn.execute(
                 f"SELECT uid, modseq, flags, keywords FROM entries e WHERE mailbox_id=? AND "
                 f"{cond} ORDER BY uid", (mailbox_id, *params)).fetchall()
-            return [Entry(r[0], r[1], _flags_tuple(r[2], r[3])) for r in rows]
+            return [Entry(r[0], r[1], flags_of(r[2], r[3])) for r in rows]
         return await self._run(q)
 
     _COLUMN_GROUPS = {
@@ -1078,7 +1081,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 (mailbox_id, *params)).fetchall()
             out = []
             for r in rows:
-                row = MessageRow(r[0], r[1], _flags_tuple(r[2], r[3]), r[4], r[5], r[6], r[7],
+                row = MessageRow(r[0], r[1], flags_of(r[2], r[3]), r[4], r[5], r[6], r[7],
                                  r[8], r[9])
                 for i, name in enumerate(names, 10):
                     setattr(row, name, r[i])
@@ -1137,7 +1140,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 conn.execute("UPDATE mailboxes SET highestmodseq=? WHERE id=?",
                              (modseq, mailbox_id))
                 tx.log_entries(conn, account_id, modseq, mailbox_id)
-                changed = [FlagChange(u, modseq, _flags_tuple(b, k)) for u, b, k in updates]
+                changed = [FlagChange(u, modseq, flags_of(b, k)) for u, b, k in updates]
             return StoreFlagsResult(changed, modified)
         return await self._write(tx_fn)
 
@@ -1416,7 +1419,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 raise NotFound("no such mailbox")
             if mb[0] <= modseq:
                 return Changes(mb[0], mb[1], [], [])
-            changed = [Entry(r[0], r[1], _flags_tuple(r[2], r[3])) for r in conn.execute(
+            changed = [Entry(r[0], r[1], flags_of(r[2], r[3])) for r in conn.execute(
                 "SELECT uid, modseq, flags, keywords FROM entries WHERE mailbox_id=? AND "
                 "modseq > ? ORDER BY uid", (mailbox_id, modseq))]
             vanished = [r[0] for r in conn.execute(
@@ -1535,6 +1538,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                      "size": "m.size", "internal_date": "m.internal_date",
                      "save_date": "e.save_date", "envelope": "m.envelope",
                      "bodystructure": "m.bodystructure", "body": "m.body", "parts": "m.parts",
+                     "spans": "m.spans", "wire_ready": "m.wire_ready",
                      "preview": "m.preview", "sent_date": "m.sent_date",
                      "sort_subject": "m.sort_subject", "sort_from": "m.sort_from",
                      "sort_to": "m.sort_to", "sort_cc": "m.sort_cc",
@@ -1547,20 +1551,25 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         # The messages table is joined only when a field lives there.
         join = "JOIN messages m ON m.id = e.message_id " if any(
             c.startswith("m.") for c in cols) else ""
-        flags = _flags_tuple
+        flags = flags_of
 
         def q():
             self._check_mailbox(account_id, mailbox_id)
-            lo, hi = (min(uids), max(uids)) if uids else (1, 0)
-            if hi - lo + 1 == len(uids) == len(set(uids)):
-                # A run of consecutive uids (FETCH 1:*): one range, no per-uid work.
-                cond, params = "e.uid BETWEEN ? AND ?", [lo, hi]
-            else:
-                cond, params = _uid_condition(uids)
+            cond, params = _uid_condition(uids)
             rows = self._conn.execute(
                 f"SELECT {select} FROM entries e {join}WHERE e.mailbox_id=? AND {cond} "
                 f"ORDER BY e.uid", (mailbox_id, *params)).fetchall()
             return [(r[0], r[1], flags(r[2], r[3]), *r[4:]) for r in rows]
+        return await self._run(q)
+
+    async def entry_flags(self, account_id: int, mailbox_id: int,
+                          uids: Sequence[int]) -> list[tuple[int, int, int, str]]:
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            cond, params = _uid_condition(uids, "uid")
+            return self._conn.execute(
+                "SELECT uid, modseq, flags, keywords FROM entries "
+                f"WHERE mailbox_id=? AND {cond} ORDER BY uid", (mailbox_id, *params)).fetchall()
         return await self._run(q)
 
     async def read_blobs(self, spans: Sequence[tuple[str, int, int | None]]) -> list[bytes]:

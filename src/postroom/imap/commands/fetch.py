@@ -67,6 +67,19 @@ class _FlagLists(dict):
 _FLAG_LISTS = _FlagLists()
 
 
+class _FlagBitLists(dict):
+    """The same lists by the store's ``(bits, keywords)`` pair (``Store.entry_flags``)."""
+
+    def __missing__(self, key: tuple[int, str]) -> bytes:
+        b = _FLAG_LISTS[api.flags_of(*key)]
+        if len(self) < 4096:
+            self[key] = b
+        return b
+
+
+_FLAG_BIT_LISTS = _FlagBitLists()
+
+
 def _date_time(ts: int) -> bytes:
     return format_date_time(ts).encode()
 
@@ -256,6 +269,9 @@ async def emit_fetch(s: "Session", view: SelectedMailbox, uids: list[int], plan:
     def load(k: int) -> asyncio.Future | None:
         if k >= len(chunks):
             return None
+        if r.entry_only:
+            return asyncio.ensure_future(
+                s.store.entry_flags(view.account_id, view.id, chunks[k]))
         return asyncio.ensure_future(
             s.store.fetch_tuples(view.account_id, view.id, chunks[k], r.fields))
     # The store reads the next chunk while this one is rendered and written.
@@ -372,7 +388,12 @@ class _Renderer:
                           for item in self.items]
         self.template = b"* %d FETCH (" + b" ".join(
             t for _, t, _ in filter(None, self.row_items)) + b")\r\n"
-        self.columns = [(itemgetter(i), conv) for i, _, conv in filter(None, self.row_items)]
+        # UID, MODSEQ and FLAGS alone (FETCH 1:* FLAGS, a client's resync) are read as the
+        # store's (uid, modseq, bits, keywords) rows; FLAGS is then looked up by (bits, keywords).
+        self.entry_only = not self.fields and not self.sections
+        self.columns = [(itemgetter(2, 3), _FLAG_BIT_LISTS.__getitem__)
+                        if self.entry_only and i == 2 else (itemgetter(i), conv)
+                        for i, _, conv in filter(None, self.row_items)]
         # RFC 9051 §6.4.5: a \Seen set as a side effect is reported in the same response.
         self.if_seen = [] if "FLAGS" in self.items else \
             [self._row_item(x) for x in ("FLAGS", "MODSEQ")
@@ -380,9 +401,15 @@ class _Renderer:
         if self.sections:
             self.blob_i = self._field("blob")
             self.size_i = self._field("size")
-            # The part tree is needed unless every section is the whole message.
-            self.parts_i = self._field("parts") \
-                if any(sec.spec != _WHOLE for sec in self.sections) else None
+            # Where each message's section offsets come from: none are needed when every
+            # section is the whole message; the packed common spans serve BODY[1], [HEADER],
+            # [TEXT] and the like; the part tree, decoded per message, serves the rest.
+            self.spans_i = self.parts_i = None
+            if all(_is_common(sec) for sec in self.sections):
+                if any(sec.spec != _WHOLE for sec in self.sections):
+                    self.spans_i = self._field("spans")
+            else:
+                self.parts_i = self._field("parts")
 
     def _field(self, name: str) -> int:
         if name not in self.fields:
@@ -409,11 +436,17 @@ class _Renderer:
         groups: list[list[tuple]] = []
         group: list[tuple] = []
         total = 0
+        specs = [sec.spec for sec in self.sections]
+        root = None
         for row in rows:
-            size = row[self.size_i]
-            root = Part.from_json(row[self.parts_i]) if self.parts_i is not None else None
-            spans = [(0, size) if root is None else sections.section_span(root, sec.spec)
-                     for sec in self.sections]
+            if self.parts_i is not None:
+                root = Part.from_json(row[self.parts_i])
+                spans = [sections.section_span(root, spec) for spec in specs]
+            elif self.spans_i is not None:
+                packed = row[self.spans_i]
+                spans = [sections.common_span(packed, spec) for spec in specs]
+            else:
+                spans = [(0, row[self.size_i])] * len(specs)
             present = [span for span in spans if span is not None]
             lo = min((span[0] for span in present), default=0)
             hi = max((span[1] for span in present), default=0)
@@ -460,17 +493,22 @@ def _one_item(row_item: tuple[int, bytes, Callable | None], row: tuple) -> bytes
 _WHOLE = SectionSpec()
 
 
+def _is_common(sec: Section) -> bool:
+    """Whether the packed common spans answer the section (BINARY of a part must decode it,
+    knowing its encoding from the part tree)."""
+    return sections.is_common(sec.spec) and (sec.kind == "BODY" or not sec.spec.part)
+
+
 def _section_item(sec: Section, raw: bytes, base: int, root: Part | None,
                   span: tuple[int, int] | None) -> tuple[bytes, bytes]:
     """The item's name and literal header, and the literal's data (sent as is, not copied)."""
     try:
-        if root is None:            # only whole-message sections: raw is the message
-            data = raw
-        elif span is None:
+        if span is None:
             data = None
-        elif sec.kind == "BODY":
+        elif sec.kind == "BODY" or not sec.spec.part:
             data = sections.section_bytes(raw, root, sec.spec, base, span)
         else:
+            assert root is not None     # not a common section: the tree was decoded
             data = sections.binary_bytes(raw, root, sec.spec, base)
     except UnknownEncoding:
         raise No("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from None

@@ -1,4 +1,4 @@
-"""16.x Sync of calendars and contacts (MS-ASCMD §2.2.3.7.2 ghosting, §2.2.3.35 Conflict,
+"""16.x Sync of calendars, contacts and mail (MS-ASCMD §2.2.3.7.2 ghosting, §2.2.3.35 Conflict,
 MS-ASCAL instances through a top-level InstanceId): what a device does not send stays, one
 occurrence of a series is changed or cancelled alone, and the Conflict option decides who wins."""
 
@@ -7,7 +7,9 @@ from __future__ import annotations
 import icalendar
 
 from postroom.eas.wbxml import E
+from postroom.store.api import SEEN
 
+from ..conftest import make_message
 from .client import collection
 from .test_calendar import WEEKLY, _calendar_folder, _initial, _only_item, _put
 from .test_contacts_tasks import CARD, _folder
@@ -134,3 +136,34 @@ async def test_instance_id_on_a_single_event_or_a_contact_gets_status_6(eas, pho
     assert statuses == ["6", "6"]
     (item,) = await _only_item(eas)
     assert "SUMMARY:Standup" in item.text
+
+
+async def _read_elsewhere_then_unread_on_the_phone(eas, phone, conflict: int | None):
+    acc = eas.accounts[ALICE]
+    inbox = await eas.store.get_mailbox(acc.id, "INBOX")
+    await eas.store.append(acc.id, inbox.id, make_message())
+    sid = f"m{inbox.id}"
+    await phone.folders()
+    options = [E("AirSync:Conflict", conflict)] if conflict is not None else None
+    key = collection(await phone.sync(sid, "0", options=options)).findtext("AirSync:SyncKey")
+    key = collection(await phone.sync(sid, key)).findtext("AirSync:SyncKey")
+    await eas.store.store_flags(acc.id, inbox.id, [1], "add", [SEEN])   # IMAP reads it
+    coll = collection(await phone.sync(sid, key, commands=[E("AirSync:Change",
+                      E("AirSync:ServerId", f"{sid}:1"),
+                      E("AirSync:ApplicationData", E("Email:Read", 0)))]))
+    (entry,) = await eas.store.entries(acc.id, inbox.id, [1])
+    return coll, SEEN in entry.flags
+
+
+async def test_conflict_server_wins_by_default_with_status_7_and_the_servers_version(eas, phone):
+    coll, seen = await _read_elsewhere_then_unread_on_the_phone(eas, phone, None)
+    assert seen
+    assert coll.findtext("AirSync:Responses/AirSync:Change/AirSync:Status") == "7"
+    assert coll.findtext("AirSync:Commands/AirSync:Change/AirSync:ApplicationData/Email:Read") \
+        == "1"
+
+
+async def test_conflict_client_wins_when_the_device_asks(eas, phone):
+    coll, seen = await _read_elsewhere_then_unread_on_the_phone(eas, phone, 0)
+    assert not seen
+    assert coll.find("AirSync:Responses") is None and coll.find("AirSync:Commands") is None

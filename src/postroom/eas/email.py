@@ -79,6 +79,8 @@ def parse_options(el: Element | None, previous: Options | None = None) -> Option
     opts = Options()
     opts.filter_type = _int(el.findtext("AirSync:FilterType"), 0) or 0
     opts.mime_support = _int(el.findtext("AirSync:MIMESupport"), 0) or 0
+    # Conflict (MS-ASCMD §2.2.3.35): 0 the client's change wins, 1 (the default) the server's
+    opts.conflict = 0 if el.findtext("AirSync:Conflict") == "0" else 1
     code = _int(el.findtext("AirSync:MIMETruncation"))
     opts.mime_truncation = _MIME_TRUNCATION.get(code) if code is not None else None
     for bp in el.findall("AirSyncBase:BodyPreference"):

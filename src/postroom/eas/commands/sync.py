@@ -265,8 +265,7 @@ async def _client_commands(req: Request, c: Collection) -> None:
                       if key is not None and data is not None else None)
             if result is None or result.status != ITEM_OK:
                 status = result.status if result else ITEM_NOT_FOUND
-                if status == 7:   # conflict: the server's version goes out as a Change
-                    continue
+                # On a conflict (7) the server's version also goes out as a Change below.
                 c.responses.append(E("AirSync:Change", E("AirSync:ServerId", server_id or ""),
                                      E("AirSync:Status", status)))
             elif result.key != key:

@@ -29,6 +29,16 @@ async def _synced(phone, sid):
     return collection(await phone.sync(sid, key)).findtext("AirSync:SyncKey")
 
 
+async def _inbox_message(eas, phone, subject: str = "Hello"):
+    """One message in Alice's Inbox, already on the phone: (account, mailbox, folder, key)."""
+    acc = eas.accounts[ALICE]
+    inbox = await eas.store.get_mailbox(acc.id, "INBOX")
+    await eas.store.append(acc.id, inbox.id, make_message(subject=subject))
+    sid = f"m{inbox.id}"
+    await phone.folders()
+    return acc, inbox, sid, await _synced(phone, sid)
+
+
 async def _second_phone(eas) -> EasClient:
     other = EasClient(f"https://127.0.0.1:{eas.door.ports['https']}", device_id="TESTDEVICE2")
     await other.provision()
@@ -37,12 +47,7 @@ async def _second_phone(eas) -> EasClient:
 
 
 async def test_flag_dates_set_on_one_phone_reach_the_other_and_imap_sees_flagged(eas, phone):
-    acc = eas.accounts[ALICE]
-    inbox = await eas.store.get_mailbox(acc.id, "INBOX")
-    await eas.store.append(acc.id, inbox.id, make_message(subject="call back"))
-    sid = f"m{inbox.id}"
-    await phone.folders()
-    key = await _synced(phone, sid)
+    acc, inbox, sid, key = await _inbox_message(eas, phone, "call back")
     other = await _second_phone(eas)
     try:
         other_key = await _synced(other, sid)
@@ -74,12 +79,7 @@ async def test_flag_dates_set_on_one_phone_reach_the_other_and_imap_sees_flagged
 
 
 async def test_completed_flag_is_kept_without_flagged_and_cleared_flag_drops_dates(eas, phone):
-    acc = eas.accounts[ALICE]
-    inbox = await eas.store.get_mailbox(acc.id, "INBOX")
-    await eas.store.append(acc.id, inbox.id, make_message(subject="done"))
-    sid = f"m{inbox.id}"
-    await phone.folders()
-    key = await _synced(phone, sid)
+    acc, inbox, sid, key = await _inbox_message(eas, phone, "done")
     done = E("Email:Flag", E("Email:Status", 1), E("Email:FlagType", "Flag for follow up"),
              E("Email:CompleteTime", "2026-06-02T10:00:00.000Z"),
              E("Tasks:DateCompleted", "2026-06-02T10:00:00.000Z"))
@@ -108,12 +108,7 @@ async def test_completed_flag_is_kept_without_flagged_and_cleared_flag_drops_dat
 
 
 async def test_bad_flag_date_gets_status_6_and_changes_nothing(eas, phone):
-    acc = eas.accounts[ALICE]
-    inbox = await eas.store.get_mailbox(acc.id, "INBOX")
-    await eas.store.append(acc.id, inbox.id, make_message())
-    sid = f"m{inbox.id}"
-    await phone.folders()
-    key = await _synced(phone, sid)
+    acc, inbox, sid, key = await _inbox_message(eas, phone)
     coll = collection(await phone.sync(sid, key, commands=[E("AirSync:Change",
                       E("AirSync:ServerId", f"{sid}:1"),
                       E("AirSync:ApplicationData", _flag(2, DueDate="next tuesday")))]))

@@ -60,6 +60,19 @@ async def _inbox_invitation(phone) -> tuple[str, str, E]:
     raise AssertionError(coll.to_xml())
 
 
+def _response(collection_id: str, request_id: str, user_response: int, *send) -> E:
+    """A MeetingResponse request; ``send``: the SendResponse element, when there is one."""
+    return E("MeetingResponse:MeetingResponse", E(
+        "MeetingResponse:Request", E("MeetingResponse:UserResponse", user_response),
+        E("MeetingResponse:CollectionId", collection_id),
+        E("MeetingResponse:RequestId", request_id), *send))
+
+
+def _proposal(start: str, end: str) -> E:
+    return E("MeetingResponse:SendResponse", E("MeetingResponse:ProposedStartTime", start),
+             E("MeetingResponse:ProposedEndTime", end))
+
+
 @pytest.mark.parametrize("version", ["16.1", "14.1", "12.1"])
 async def test_invitation_mail_shows_as_a_meeting_request(eas, phone, version):
     phone.version = version
@@ -81,10 +94,8 @@ async def test_invitation_mail_shows_as_a_meeting_request(eas, phone, version):
 async def test_meeting_accepted_on_the_device_updates_the_organizers_calendar(eas, phone):
     await _bob_invites_alice(eas)
     inbox, server_id, _ = await _inbox_invitation(phone)
-    a = await phone.post("MeetingResponse", E("MeetingResponse:MeetingResponse", E(
-        "MeetingResponse:Request", E("MeetingResponse:UserResponse", 1),
-        E("MeetingResponse:CollectionId", inbox), E("MeetingResponse:RequestId", server_id),
-        E("MeetingResponse:SendResponse"))))
+    a = await phone.post("MeetingResponse", _response(inbox, server_id, 1,
+                                                      E("MeetingResponse:SendResponse")))
     result = a.element.find("MeetingResponse:Result")
     assert result.findtext("MeetingResponse:Status") == "1"
     calendar_id = result.findtext("MeetingResponse:CalendarId")
@@ -131,9 +142,7 @@ async def test_bad_meeting_responses_get_status_2(eas, phone):
 async def test_16_response_without_send_response_updates_only_our_copy(eas, phone):
     await _bob_invites_alice(eas)
     inbox, server_id, _ = await _inbox_invitation(phone)
-    a = await phone.post("MeetingResponse", E("MeetingResponse:MeetingResponse", E(
-        "MeetingResponse:Request", E("MeetingResponse:UserResponse", 2),
-        E("MeetingResponse:CollectionId", inbox), E("MeetingResponse:RequestId", server_id))))
+    a = await phone.post("MeetingResponse", _response(inbox, server_id, 2))
     assert a.element.findtext("MeetingResponse:Result/MeetingResponse:Status") == "1"
     acc = eas.accounts[ALICE]
     (mine,) = [i for i in await eas.store.find_items_by_uid(acc.id, "review-7")
@@ -145,12 +154,7 @@ async def test_16_response_without_send_response_updates_only_our_copy(eas, phon
 async def test_16_new_time_proposal_reaches_the_organizer_as_counter(eas, phone):
     await _bob_invites_alice(eas)
     inbox, server_id, _ = await _inbox_invitation(phone)
-    request = E("MeetingResponse:MeetingResponse", E(
-        "MeetingResponse:Request", E("MeetingResponse:UserResponse", 2),
-        E("MeetingResponse:CollectionId", inbox), E("MeetingResponse:RequestId", server_id),
-        E("MeetingResponse:SendResponse",
-          E("MeetingResponse:ProposedStartTime", "20260310T150000Z"),
-          E("MeetingResponse:ProposedEndTime", "20260310T160000Z"))))
+    request = _response(inbox, server_id, 2, _proposal("20260310T150000Z", "20260310T160000Z"))
     if WBXML2XML:
         # libwbxml has no names for the 16.x tokens 0x10/0x11 of page 8, but reads them in place.
         expected = str(our_tree(request)).replace("ProposedStartTime", "unknown").replace(
@@ -179,10 +183,6 @@ async def test_16_new_time_proposal_reaches_the_organizer_as_counter(eas, phone)
 async def test_proposal_with_end_before_start_gets_status_2(eas, phone):
     await _bob_invites_alice(eas)
     inbox, server_id, _ = await _inbox_invitation(phone)
-    a = await phone.post("MeetingResponse", E("MeetingResponse:MeetingResponse", E(
-        "MeetingResponse:Request", E("MeetingResponse:UserResponse", 2),
-        E("MeetingResponse:CollectionId", inbox), E("MeetingResponse:RequestId", server_id),
-        E("MeetingResponse:SendResponse",
-          E("MeetingResponse:ProposedStartTime", "20260310T150000Z"),
-          E("MeetingResponse:ProposedEndTime", "20260310T140000Z")))))
+    a = await phone.post("MeetingResponse", _response(
+        inbox, server_id, 2, _proposal("20260310T150000Z", "20260310T140000Z")))
     assert a.element.findtext("MeetingResponse:Result/MeetingResponse:Status") == "2"

@@ -47,13 +47,18 @@ def _configure(resolver: dns.resolver.Resolver, server: str) -> None:
 
 
 def make_resolvers(dns_server: str = "") -> Resolvers:
-    """Resolvers asking ``dns_server`` ("host", "host:port", "[v6]:port"), or the system's."""
+    """Resolvers asking ``dns_server`` ("host", "host:port", "[v6]:port"), or the system's.
+    Both share one cache that honours the records' TTLs: a sender's SPF, DKIM key and DMARC
+    policy are looked up once per TTL, not once per message."""
     if not dns_server:
-        return Resolvers(dns.asyncresolver.Resolver(), dns.resolver.Resolver())
-    a = dns.asyncresolver.Resolver(configure=False)
-    s = dns.resolver.Resolver(configure=False)
-    _configure(a, dns_server)
-    _configure(s, dns_server)
+        a, s = dns.asyncresolver.Resolver(), dns.resolver.Resolver()
+    else:
+        a = dns.asyncresolver.Resolver(configure=False)
+        s = dns.resolver.Resolver(configure=False)
+        _configure(a, dns_server)
+        _configure(s, dns_server)
+    cache = dns.resolver.LRUCache(50_000)
+    a.cache = s.cache = cache
     return Resolvers(a, s)
 
 

@@ -200,6 +200,17 @@ def test_message_reply_counts_octets_and_terminates():
     assert reply.data == b"+OK 10 octets\r\nA: b\r\n\r\nbody\r\n.\r\n"
 
 
+def test_message_ready_for_the_wire_is_sent_as_it_is_after_the_status_line():
+    s = logged_in(10)
+    raw = b"A: b\r\n\r\nbody\r\n"
+    reply = s.message(raw, 10, None, wire_ready=True)
+    assert reply.data == b"+OK 10 octets\r\n" and reply.more == (raw, b".\r\n")
+    assert reply.more[0] is raw
+    # TOP still cuts the message, ready or not.
+    top = s.message(raw, 10, 0, wire_ready=True)
+    assert top.data == b"+OK Top of message follows\r\nA: b\r\n\r\n.\r\n" and not top.more
+
+
 def test_every_command_in_the_table_has_a_handler():
     for name in COMMANDS:
         assert callable(getattr(Session, "_cmd_" + name.lower()))

@@ -64,6 +64,30 @@ async def test_download_with_user_pass_list_retr_top_uidl(pop3):
     assert first[0] == f"{pop3.inbox.uidvalidity:x}.1".encode()
 
 
+async def test_retr_sends_clean_mail_byte_for_byte_and_fixes_the_rest(pop3):
+    clean = message(1, "plain\r\n")
+    dotted = message(2, "a\r\n.b\r\n")
+    bare_lf = message(3, "x\ny\n").replace(b"\r\n", b"\n")
+    for raw in (clean, dotted, bare_lf):
+        await pop3.deliver(raw)
+
+    def wire(number: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", pop3.port), timeout=10) as sock:
+            f = sock.makefile("rb")
+            f.readline()
+            sock.sendall(f"USER {USER}\r\nPASS {PASSWORD}\r\nRETR {number}\r\n".encode())
+            for _ in range(3):               # USER, PASS, RETR status lines
+                f.readline()
+            out = b""
+            while not out.endswith(b"\r\n.\r\n"):
+                out += f.readline()
+            return out
+
+    assert await run(wire, 1) == clean + b".\r\n"
+    assert await run(wire, 2) == dotted.replace(b"\r\n.b", b"\r\n..b") + b".\r\n"
+    assert await run(wire, 3) == bare_lf.replace(b"\n", b"\r\n") + b".\r\n"
+
+
 async def test_wrong_password_is_an_auth_error(pop3):
     def attempt():
         c = connect(pop3.port)

@@ -77,9 +77,12 @@ CODE_SYS_PERM = "SYS/PERM"    # an administrator must act: no maildrop, broken s
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """Bytes to send. ``close``: send them, then end the connection."""
+    """Bytes to send. ``close``: send them, then end the connection. ``more``: pieces sent
+    right after ``data`` in the same write, not copied into it (a stored message that is ready
+    for the wire goes out as it is)."""
     data: bytes
     close: bool = False
+    more: tuple[bytes, ...] = ()
 
 
 def ok(text: str = "") -> bytes:
@@ -391,10 +394,17 @@ class Session:
         code = CODE_SYS_TEMP if temporary else CODE_SYS_PERM
         return Reply(err(reason, code), close=True)
 
-    def message(self, raw: bytes, size: int, body_lines: int | None) -> Reply:
+    def message(self, raw: bytes, size: int, body_lines: int | None,
+                wire_ready: bool = False) -> Reply:
+        """RETR's or TOP's answer; ``wire_ready``: ``raw`` is known to need no change on the
+        wire (``mail.message.wire_ready``), so RETR sends it as it is."""
         # RETR's octet count is the size LIST gave (RFC 1939 §7 example "+OK 120 octets").
-        first = ok(f"{size} octets") if body_lines is None else ok("Top of message follows")
-        return Reply(first + wire_message(raw, body_lines))
+        if body_lines is None:
+            first = ok(f"{size} octets")
+            if wire_ready:
+                return Reply(first, more=(raw, b".\r\n"))
+            return Reply(first + wire_message(raw))
+        return Reply(ok("Top of message follows") + wire_message(raw, body_lines))
 
     def message_gone(self) -> Reply:
         return Reply(err("That message was removed from the mailbox by another session"))

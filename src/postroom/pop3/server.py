@@ -28,6 +28,8 @@ from postroom.store.api import Account, Mailbox, NotFound, StoreError, Subscript
 log = logging.getLogger("postroom.pop3")
 
 READ_SIZE = 64 * 1024
+# Messages whose blob addresses one RETR reads ahead.
+READ_AHEAD = 256
 
 
 class _NotBase64(Exception):
@@ -105,9 +107,12 @@ class _Connection:
         self.account: Account | None = None
         self.mailbox: Mailbox | None = None
         self.log = connection_logger("pop3", self.peer_ip)
-        # The maildrop snapshot's blob addresses, and which of its uids still exist: refreshed
-        # only when the store says the account changed, so RETR costs no store round trip.
-        self.blobs: dict[int, str] = {}
+        # The maildrop snapshot's uids, its blob addresses (and whether each is ready for the
+        # wire as it is), read a batch ahead at the first RETR of a batch, and which of its
+        # uids still exist: refreshed only when the store says the account changed, so most
+        # RETRs cost no store round trip.
+        self.uids: list[int] = []
+        self.blobs: dict[int, tuple[str, bool]] = {}
         self.present: set[int] = set()
         self.changes: Subscription | None = None
 
@@ -172,16 +177,20 @@ class _Connection:
 
     async def _send(self, reply: Reply) -> None:
         if reply.data:
-            self.writer.write(reply.data)
-            # Only waits when the transport's buffer is over its high-water mark, so pipelined
-            # commands (RFC 2449 PIPELINING) cost no round trip, and a slow reader bounds memory;
-            # a client that stops reading altogether is dropped like an idle one.
-            # asyncio.timeout, not wait_for: no extra task per write on this hot path.
-            try:
-                async with asyncio.timeout(self.settings.idle_timeout_seconds):
-                    await self.writer.drain()
-            except TimeoutError:
-                raise _Closed() from None
+            if reply.more:
+                self.writer.writelines((reply.data, *reply.more))
+            else:
+                self.writer.write(reply.data)
+            # Waits only when the transport still holds unsent bytes (then drain returns at
+            # once unless over the high-water mark), so pipelined commands (RFC 2449
+            # PIPELINING) cost no round trip, and a slow reader bounds memory; a client that
+            # stops reading altogether is dropped like an idle one.
+            if self.writer.transport.get_write_buffer_size():
+                try:
+                    async with asyncio.timeout(self.settings.idle_timeout_seconds):
+                        await self.writer.drain()
+                except TimeoutError:
+                    raise _Closed() from None
         if reply.close:
             raise _Closed()
 
@@ -265,22 +274,22 @@ class _Connection:
                 return self.session.maildrop_unavailable("No maildrop for this account",
                                                          temporary=False)
             self.changes = store.notifier.subscribe(account.id)
-            uids = await store.uids(account.id, mailbox.id)
             hidden = await store.hidden_uids(account.id, mailbox.id)
-            rows = await store.fetch(account.id, mailbox.id,
-                                     [u for u in uids if u not in hidden])
+            # Uids and sizes alone, from the mailbox entries: a login lists, RETR reads.
+            rows = await store.fetch_tuples(account.id, mailbox.id,
+                                            range(1, mailbox.uidnext), ("size",))
         except StoreError:
             log.exception("pop3: cannot open the maildrop of %s", account.email)
             return self.session.maildrop_unavailable("Cannot open the maildrop now",
                                                      temporary=True)
         self.account, self.mailbox = account, mailbox
         self.log.account = account.email
-        self.blobs = {r.uid: r.blob for r in rows}
-        self.present = set(self.blobs)
+        listing = [MaildropMessage(uid, size) for uid, _, _, size in rows if uid not in hidden]
+        self.uids = [m.uid for m in listing]
+        self.present = set(self.uids)
         log.info("pop3 login %s ip=%s tls=%s messages=%d", account.email, self.peer_ip,
-                 self.tls, len(rows))
-        return self.session.logged_in(Maildrop(mailbox.uidvalidity,
-                                               [MaildropMessage(r.uid, r.size) for r in rows]))
+                 self.tls, len(listing))
+        return self.session.logged_in(Maildrop(mailbox.uidvalidity, listing))
 
     async def _retrieve(self, effect: Retrieve) -> Reply:
         assert self.account is not None and self.mailbox is not None
@@ -292,11 +301,25 @@ class _Connection:
                 self.present = set(await store.uids(self.account.id, self.mailbox.id))
             if effect.uid not in self.present:
                 return self.session.message_gone()
+            if effect.uid not in self.blobs:
+                await self._read_ahead(effect.number)
+            if effect.uid not in self.blobs:
+                return self.session.message_gone()
+            blob, wire_ready = self.blobs[effect.uid]
             # With the end given, the store reads small blobs without a thread hop.
-            raw = await store.read_blob(self.blobs[effect.uid], 0, effect.size)
+            raw = await store.read_blob(blob, 0, effect.size)
         except (NotFound, FileNotFoundError):
             return self.session.message_gone()
-        return self.session.message(raw, effect.size, effect.body_lines)
+        return self.session.message(raw, effect.size, effect.body_lines, wire_ready)
+
+    async def _read_ahead(self, number: int) -> None:
+        """The blob addresses of message ``number`` and the next ones: clients download in
+        order, so one store query serves a batch of RETRs."""
+        assert self.account is not None and self.mailbox is not None
+        batch = self.uids[number - 1:number - 1 + READ_AHEAD]
+        rows = await self.ctx.store.fetch_tuples(self.account.id, self.mailbox.id, batch,
+                                                 ("blob", "wire_ready"))
+        self.blobs.update((uid, (blob, bool(ready))) for uid, _, _, blob, ready in rows)
 
     async def _update(self, effect: Update) -> Reply:
         assert self.account is not None and self.mailbox is not None

@@ -78,6 +78,8 @@ def _uid_condition(uids: Sequence[int], column: str = "e.uid") -> tuple[str, lis
     """SQL for "uid in uids" that stays small for long consecutive runs."""
     if not uids:
         return "0", []
+    if isinstance(uids, range) and uids.step == 1:
+        return f"{column} BETWEEN ? AND ?", [uids.start, uids.stop - 1]
     lo, hi = min(uids), max(uids)
     if hi - lo + 1 == len(uids) == len(set(uids)):
         # A run of consecutive uids (FETCH 1:*): one range, no per-uid work.
@@ -1534,8 +1536,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
 
     # ------------------------------------------------------------------ hot-path reads (additive)
 
+    # The entry keeps the message's size too: a listing by size needs no JOIN.
     _TUPLE_FIELDS = {"message_id": "e.message_id", "thread_id": "m.thread_id", "blob": "m.blob",
-                     "size": "m.size", "internal_date": "m.internal_date",
+                     "size": "e.size", "internal_date": "m.internal_date",
                      "save_date": "e.save_date", "envelope": "m.envelope",
                      "bodystructure": "m.bodystructure", "body": "m.body", "parts": "m.parts",
                      "spans": "m.spans", "wire_ready": "m.wire_ready",

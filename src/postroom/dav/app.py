@@ -31,6 +31,8 @@ DAV_HEADER = "1, 2, 3, access-control, calendar-access, addressbook, extended-mk
              "calendar-auto-schedule, calendar-schedule, calendarserver-sharing"
 ALLOW = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT, " \
         "MOVE, COPY, POST"
+# The methods that may name a collection that does not exist yet.
+CREATING_METHODS = ("MKCOL", "MKCALENDAR")
 # RFC 4791 §5.2.5 max-resource-size, also the request body limit for item PUTs.
 MAX_RESOURCE_SIZE = 2 * 1024 * 1024
 
@@ -109,6 +111,12 @@ class DavApp:
         account = await self.authenticate(request)
         body = await self.read_body(request)
         target = await resolve(self.ctx.store, account, request.url.path)
+        if target.kind == "collection" and target.collection is None \
+                and method not in CREATING_METHODS:
+            # A missing calendar in one's own home is simply not there (RFC 4918 §9: 404), for
+            # REPORT and PROPPATCH as much as for PROPFIND; only the methods that create a
+            # collection get past this.
+            return Response(b"", status_code=404)
         req = DavRequest(self.ctx, request, account, target, body)
         try:
             return await handler(req)

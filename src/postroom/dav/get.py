@@ -13,8 +13,6 @@ from postroom.dav.resources import DavError
 async def handle(req: DavRequest) -> Response:
     target = req.target
     if target.kind not in ("item", "gal-item"):
-        if target.kind == "collection" and target.collection is None:
-            raise DavError(404)
         # Collections have no body; say so plainly (some clients GET them to probe).
         return Response(b"", status_code=200 if target.can("r") else 403,
                         media_type="text/plain")

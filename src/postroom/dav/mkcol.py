@@ -9,6 +9,7 @@ from postroom.dav import props as P
 from postroom.dav import xmlutil as X
 from postroom.dav.app import DavRequest
 from postroom.dav.resources import RESERVED_NAMES, SHARED, DavError
+from postroom.pim.model import CALENDAR_COMPONENTS
 from postroom.store.api import COLLECTION_ADDRESSBOOK, COLLECTION_CALENDAR
 
 T = X.tag
@@ -55,6 +56,11 @@ async def handle(req: DavRequest) -> Response:
         else:
             from xml.etree.ElementTree import tostring
             dead[name] = tostring(el, encoding="unicode")
+    if kind == COLLECTION_CALENDAR and not components:
+        # RFC 4791 §5.2.3: a calendar created without a component set accepts every
+        # component type, journals included (jtx Board and the caldav library put VJOURNAL
+        # beside events and tasks).
+        components = list(CALENDAR_COMPONENTS)
     await req.store.create_collection(
         req.account.id, kind, target.segment, components=components, properties=dead, **fields)
     return Response(b"", status_code=201)

@@ -134,8 +134,6 @@ async def load_item(req: DavRequest, target: Target) -> Item | None:
 
 async def handle(req: DavRequest):
     target = req.target
-    if target.kind == "collection" and target.collection is None:
-        raise DavError(404)
     target.require("r")
     mode, names = parse_request(X.parse(req.body))
     depth = req.depth

@@ -6,6 +6,7 @@ read off the store's change log.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from starlette.responses import Response
@@ -19,7 +20,7 @@ from postroom.dav.propfind import build, children, item_target, prop_context
 from postroom.dav.resources import DavError, Target, is_addressbook, is_calendar
 from postroom.pim import freebusy
 from postroom.pim.model import InvalidData, parse_calendar, parse_vcard
-from postroom.pim.recurrence import item_overlaps
+from postroom.pim.recurrence import alarm_fires_in, item_overlaps
 from postroom.store.api import Item
 
 T = X.tag
@@ -90,13 +91,37 @@ class CompFilter:
         self.props = [PropFilter(p, X.CALDAV) for p in el.findall(T(X.CALDAV, "prop-filter"))]
 
 
+def _ascii_casemap(s: str) -> str:
+    # RFC 4790 §9.2: only a-z/A-Z fold; other letters compare as they are.
+    return s.translate(_ASCII_UPPER)
+
+
+_ASCII_UPPER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+# RFC 4791 §7.5 and RFC 6352 §8.3: the collations a text-match may name, as the key each side
+# of the comparison is reduced to. With none named, non-ASCII letters fold too: a superset of
+# the i;ascii-casemap default that finds "Müller" when a user types "müller".
+COLLATIONS: dict[str, Callable[[str], str]] = {
+    "i;octet": lambda s: s,
+    "i;ascii-casemap": _ascii_casemap,
+    "i;unicode-casemap": str.casefold,
+}
+DEFAULT_COLLATION = str.casefold
+
+
 class PropFilter:
+    """A prop-filter with its text-matches (RFC 4791 §9.7.2 and §9.7.5, RFC 6352 §10.5)."""
+
     def __init__(self, el: ET.Element, ns: str) -> None:
         self.name = el.get("name", "").upper()
         self.not_defined = el.find(T(ns, "is-not-defined")) is not None
-        tms = el.findall(T(ns, "text-match"))
-        self.matches = [(tm.text or "", tm.get("match-type", "contains"),
-                         tm.get("negate-condition", "no") == "yes") for tm in tms]
+        self.matches = []
+        for tm in el.findall(T(ns, "text-match")):
+            collation = tm.get("collation")
+            fold = COLLATIONS.get(collation) if collation else DEFAULT_COLLATION
+            if fold is None:
+                raise DavError(403, body=X.error(ns, "supported-collation"))
+            self.matches.append((fold(tm.text or ""), tm.get("match-type", "contains"),
+                                 tm.get("negate-condition", "no") == "yes", fold))
         self.test = el.get("test", "anyof")
 
     def matches_values(self, values: list[str]) -> bool:
@@ -107,9 +132,8 @@ class PropFilter:
         if not self.matches:
             return True
         results = []
-        for needle, kind, negate in self.matches:
-            n = needle.lower()
-            hit = any(_text_match(v.lower(), n, kind) for v in values)
+        for needle, kind, negate, fold in self.matches:
+            hit = any(_text_match(fold(v), needle, kind) for v in values)
             results.append(hit != negate)
         return all(results) if self.test == "allof" else any(results)
 
@@ -163,6 +187,10 @@ def matches_calendar(item: Item, f: CompFilter) -> bool:
             for alarm_filter in sub.children:
                 has = any(s.name == alarm_filter.name for c in comps for s in c.subcomponents)
                 if has == alarm_filter.not_defined:
+                    return False
+                if alarm_filter.has_range and alarm_filter.name == "VALARM" and \
+                        not alarm_fires_in(item.text, alarm_filter.start, alarm_filter.end,
+                                           (sub.name,)):
                     return False
     return True
 

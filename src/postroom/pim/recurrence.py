@@ -206,6 +206,70 @@ def has_instance(obj: CalendarLike, start: dt.datetime, end: dt.datetime | None,
     return False
 
 
+# --- RFC 4791 §9.9 alarms ----------------------------------------------------------------------
+
+_OPEN_RANGE = dt.timedelta(days=366 * 20)
+
+
+def _trigger_times(alarm) -> list[tuple[str, dt.timedelta | dt.datetime]]:
+    """(RELATED, value) of each time a VALARM fires (RFC 5545 §3.6.6): its TRIGGER, then REPEAT
+    more times DURATION apart. A value is an offset from the instance's start or end, or an
+    absolute DATE-TIME."""
+    trigger = alarm.get("TRIGGER")
+    if trigger is None:
+        return []
+    first = trigger.dt
+    related = str(trigger.params.get("RELATED", "START")).upper()
+    repeat, duration = alarm.get("REPEAT"), alarm.get("DURATION")
+    out = [(related, first)]
+    if repeat is not None and duration is not None:
+        try:
+            step = duration.dt
+            out += [(related, first + step * k) for k in range(1, min(int(repeat), 100) + 1)]
+        except (TypeError, ValueError):
+            pass           # a REPEAT without a usable DURATION fires once
+    return out
+
+
+def alarm_fires_in(obj: CalendarLike, start: dt.datetime | None, end: dt.datetime | None,
+                   components: tuple[str, ...] = ALL_COMPONENTS) -> bool:
+    """Whether an alarm of any instance fires in [start, end): RFC 4791 §9.9 for a time-range
+    in a VALARM comp-filter (start <= trigger-time < end, each repetition counted). An offset
+    trigger moves with the instance, so the instances looked at are those whose start (or end,
+    RELATED=END) lies in the range shifted back by the offsets."""
+    # An open end (RFC 4791 §9.9 allows either bound to be missing) is closed far enough out
+    # that an endless rule is walked for a bounded time.
+    lo = start or (end or dt.datetime.now(UTC)) - _OPEN_RANGE
+    hi = end or lo + _OPEN_RANGE
+    p = _parsed(obj)
+    offsets = []
+    for comp in p.calendar.subcomponents:
+        if comp.name not in components:
+            continue
+        for alarm in comp.walk("VALARM"):
+            for _, when in _trigger_times(alarm):
+                if isinstance(when, dt.timedelta):
+                    offsets.append(when)
+                elif lo <= to_utc(when) < hi:
+                    return True
+    if not offsets:
+        return False
+    # A second either side keeps instants and RELATED=END anchors on the edge in the window.
+    margin = dt.timedelta(seconds=1)
+    window_lo = lo - max(offsets) - margin
+    window_hi = hi - min(offsets) + margin
+    for inst in p.query(components).between(window_lo, window_hi):
+        s, e = inst.span()
+        for alarm in inst.source.walk("VALARM"):
+            for related, when in _trigger_times(alarm):
+                if not isinstance(when, dt.timedelta):
+                    continue
+                anchor = e if related == "END" and e is not None else s
+                if lo <= anchor + when < hi:
+                    return True
+    return False
+
+
 # --- RFC 4791 §9.6.5 expansion ------------------------------------------------------------------
 
 def _time_line(name: str, value: dt.date | dt.datetime) -> str:

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from postroom.imap.session import Session
 
 
+# The array type code of 32-bit unsigned numbers ("I" where an int is 4 bytes, as it is on
+# every platform Python supports in practice; "L" otherwise).
+_UID = "I" if array("I").itemsize == 4 else "L"
+
+
 def flag_list(flags: Iterable[str]) -> str:
     return "(" + " ".join(flags) + ")"
 
@@ -36,8 +41,9 @@ class SelectedMailbox:
         self.account_id = mailbox.account_id if account_id is None else account_id
         self.rights = rights
         self.readonly = readonly
-        # 8 bytes per message: a 100,000-message mailbox costs 800 kB per session.
-        self.uids = array("Q", uids)
+        # 4 bytes per message (a UID is a 32-bit number, RFC 9051 §2.3.1.1): a 100,000-message
+        # mailbox costs 400 kB per session.
+        self.uids = array(_UID, uids)
         self.modseq = modseq              # changes up to here are reflected in self.uids
         self.uidnext = mailbox.uidnext
         self.pending_expunge: set[int] = set()
@@ -93,7 +99,7 @@ class SelectedMailbox:
             self.pending_expunge.difference_update(gone)
             return
         goneset = set(gone)
-        self.uids = array("Q", (u for u in self.uids if u not in goneset))
+        self.uids = array(_UID, (u for u in self.uids if u not in goneset))
         self.pending_expunge.difference_update(gone)
 
     def add(self, uids: Iterable[int]) -> None:

@@ -20,7 +20,7 @@ import base64
 import binascii
 import enum
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import postroom
 
@@ -181,8 +181,8 @@ Effect = Reply | Login | Authenticate | StartTLS | Retrieve | Update
 
 # --- the maildrop snapshot ------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class MaildropMessage:
+class MaildropMessage(NamedTuple):
+    # A tuple: a login makes one per message in the maildrop.
     uid: int
     size: int
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from postroom.mail.message import ParsedMessage
 from postroom.store.search import Criteria
@@ -568,6 +568,12 @@ class Subscription(abc.ABC):
     @abc.abstractmethod
     def poll(self) -> bool:
         """Without waiting: True when the account changed since the last wait() or poll()."""
+
+    @abc.abstractmethod
+    def on_change(self, callback: Callable[[], None] | None) -> None:
+        """Also calls ``callback()`` on the event loop at each change (None: no longer), for a
+        waiter that waits on more than the store (IMAP IDLE waits for DONE too): no task per
+        wake. The change stays pending for wait() and poll()."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

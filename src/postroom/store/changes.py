@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Callable
 
 from postroom.store.api import Notifier, Subscription
 
@@ -15,9 +16,15 @@ class _Subscription(Subscription):
         self._hub = hub
         self.account_id = account_id
         self._event = asyncio.Event()
+        self._callback: Callable[[], None] | None = None
 
     def _wake(self) -> None:
         self._event.set()
+        if self._callback is not None:
+            self._callback()
+
+    def on_change(self, callback: Callable[[], None] | None) -> None:
+        self._callback = callback
 
     async def wait(self, timeout: float | None = None) -> bool:
         if not self._event.is_set():

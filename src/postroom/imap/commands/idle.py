@@ -20,24 +20,33 @@ async def idle(s: "Session", cmd: Command) -> str:
     # A shared mailbox's changes are its owner's account's.
     sub = s.store.notifier.subscribe(s.selected.account_id if s.selected else s.account_id)
     line_task: asyncio.Task | None = None
+    # One future per wake, set by the client's line or by a change: thousands of idle
+    # sessions cost no task and no asyncio.wait each when a change reaches them all.
+    loop = asyncio.get_running_loop()
+    wake = loop.create_future()
+
+    def ring(*_) -> None:
+        if not wake.done():
+            wake.set_result(None)
     try:
+        sub.on_change(ring)
+        sub.poll()              # what happened until now is in this first report
         if s.selected is not None:
             await s.selected.report_changes(s, allow_expunge=True)
         s.send(b"+ idling\r\n")
         await s.flush()
         line_task = asyncio.ensure_future(s.read_line(s.settings.idle_timeout_seconds))
+        line_task.add_done_callback(ring)
         while True:
-            change = asyncio.ensure_future(sub.wait())
-            done, _ = await asyncio.wait({line_task, change},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if change not in done:
-                change.cancel()
-            if line_task in done:
+            await wake
+            wake = loop.create_future()
+            if line_task.done():
                 line = line_task.result()   # raises Closed on timeout or hang-up
                 if line.strip().upper() != b"DONE":
                     raise Bad("Expected DONE")
                 return "IDLE terminated"
-            if change.result():
+            # A change while the last one was reported rang the new future: none is lost.
+            if sub.poll():
                 if s.selected is not None:
                     await s.selected.report_changes(s, allow_expunge=True)
                 if s.notify is not None:

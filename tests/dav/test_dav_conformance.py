@@ -92,3 +92,56 @@ async def test_a_missing_calendar_is_404_for_every_method(dav):
     for seg in ("calendar/", "no-such-calendar/"):
         r = await request(dav, "REPORT", f"/dav/{BOB}/{seg}", QUERY.format(inner=""))
         assert r.status == 404
+
+
+PRINCIPAL_SEARCH = """<D:principal-property-search xmlns:D="DAV:"
+  xmlns:C="urn:ietf:params:xml:ns:caldav">{searches}
+  <D:prop><D:displayname/><C:calendar-home-set/></D:prop>
+  <D:apply-to-principal-collection-set/></D:principal-property-search>"""
+
+
+def property_search(prop: str, match: str) -> str:
+    return f"<D:property-search><D:prop>{prop}</D:prop><D:match>{match}</D:match>" \
+           "</D:property-search>"
+
+
+async def principal_search(dav, searches: str, user: str | None = None) -> list[str]:
+    kw = {"user": user} if user else {}
+    r = await request(dav, "REPORT", "/dav/principals/",
+                      PRINCIPAL_SEARCH.format(searches=searches), {"Depth": "0"}, **kw)
+    assert r.status == 207, r.text
+    return sorted(h.text for h in r.xml().findall("{DAV:}response/{DAV:}href"))
+
+
+async def test_principal_property_search_by_name_and_address(dav):
+    assert await principal_search(dav, property_search("<D:displayname/>", "BOB")) == \
+        ["/dav/principals/bob@example.test/"]
+    assert await principal_search(
+        dav, property_search("<C:calendar-user-address-set/>", "mailto:carol@")) == \
+        ["/dav/principals/carol@example.test/"]
+    assert await principal_search(dav, property_search("<D:displayname/>", "nobody")) == []
+
+
+async def test_principal_property_search_without_a_filter_lists_the_domain(dav):
+    await dav.store.add_domain("other.test")
+    await dav.add_user("mallory@other.test")
+    found = await principal_search(dav, "")
+    assert found == [f"/dav/principals/{u}@example.test/" for u in ("alice", "bob", "carol")]
+    assert await principal_search(dav, "", user="mallory@other.test") == \
+        ["/dav/principals/mallory@other.test/"]
+
+
+async def test_principal_search_property_set_names_what_can_be_searched(dav):
+    r = await request(dav, "REPORT", "/dav/principals/",
+                      '<D:principal-search-property-set xmlns:D="DAV:"/>', {"Depth": "0"})
+    assert r.status == 200
+    assert b"displayname" in r.body and b"calendar-user-address-set" in r.body
+
+
+async def test_calendarserver_principal_search_finds_an_attendee_while_typing(dav):
+    body = """<CS:calendarserver-principal-search xmlns:D="DAV:"
+      xmlns:CS="http://calendarserver.org/ns/" context="attendee">
+      <CS:search-token>caro</CS:search-token><CS:limit><CS:nresults>5</CS:nresults></CS:limit>
+      <D:prop><D:displayname/></D:prop></CS:calendarserver-principal-search>"""
+    r = await request(dav, "REPORT", "/dav/principals/", body, {"Depth": "0"})
+    assert r.status == 207 and hrefs(r) == ["/dav/principals/carol@example.test/"]

@@ -28,7 +28,8 @@ from postroom.store.api import (
 log = logging.getLogger("postroom.dav")
 
 DAV_HEADER = "1, 2, 3, access-control, calendar-access, addressbook, extended-mkcol, " \
-             "calendar-auto-schedule, calendar-schedule, calendarserver-sharing"
+             "calendar-auto-schedule, calendar-schedule, calendarserver-sharing, " \
+             "calendarserver-principal-search"
 ALLOW = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT, " \
         "MOVE, COPY, POST"
 # The methods that may name a collection that does not exist yet.

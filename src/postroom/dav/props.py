@@ -85,6 +85,9 @@ def _report_set(reports: list[tuple[str, str]]) -> ET.Element:
 EXPAND_PROPERTY = (X.DAV, "expand-property")
 CAL_REPORTS = [(X.CALDAV, "calendar-query"), (X.CALDAV, "calendar-multiget"),
                (X.CALDAV, "free-busy-query"), (X.DAV, "sync-collection"), EXPAND_PROPERTY]
+PRINCIPAL_REPORTS = [(X.DAV, "principal-property-search"),
+                     (X.DAV, "principal-search-property-set"),
+                     (X.CS, "calendarserver-principal-search"), EXPAND_PROPERTY]
 CARD_REPORTS = [(X.CARDDAV, "addressbook-query"), (X.CARDDAV, "addressbook-multiget"),
                 (X.DAV, "sync-collection"), EXPAND_PROPERTY]
 
@@ -328,6 +331,8 @@ def _report_set_prop(target, pc, item):
         return _report_set(CARD_REPORTS)
     if target.kind == "collection" and is_calendar(c):
         return _report_set(CAL_REPORTS)
+    if target.kind in ("root", "principals", "principal"):
+        return _report_set(PRINCIPAL_REPORTS)
     return _report_set([EXPAND_PROPERTY])
 
 

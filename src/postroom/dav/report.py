@@ -1,17 +1,16 @@
 """REPORT: calendar-query, calendar-multiget and free-busy-query (RFC 4791 §7.8-7.10),
 addressbook-query and addressbook-multiget (RFC 6352 §8.6-8.7), sync-collection (RFC 6578)
-read off the store's change log.
+read off the store's change log; the principal searches are in dav/principal_search.py.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from starlette.responses import Response
 
-from postroom.dav import expand_property
+from postroom.dav import collation, expand_property, principal_search
 from postroom.dav import props as P
 from postroom.dav import xmlutil as X
 from postroom.dav.caldata import DataRequest, parse_utc
@@ -62,6 +61,12 @@ async def handle(req: DavRequest) -> Response:
         return await free_busy_query(req, root)
     if name == T(X.DAV, "expand-property"):
         return await expand_property.handle(req, root)
+    if name == T(X.DAV, "principal-property-search"):
+        return await principal_search.principal_property_search(req, root)
+    if name == T(X.DAV, "principal-search-property-set"):
+        return await principal_search.principal_search_property_set(req)
+    if name == T(X.CS, "calendarserver-principal-search"):
+        return await principal_search.calendarserver_principal_search(req, root)
     raise DavError(403, body=X.error(X.DAV, "supported-report"))
 
 
@@ -91,23 +96,6 @@ class CompFilter:
         self.props = [PropFilter(p, X.CALDAV) for p in el.findall(T(X.CALDAV, "prop-filter"))]
 
 
-def _ascii_casemap(s: str) -> str:
-    # RFC 4790 §9.2: only a-z/A-Z fold; other letters compare as they are.
-    return s.translate(_ASCII_UPPER)
-
-
-_ASCII_UPPER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-# RFC 4791 §7.5 and RFC 6352 §8.3: the collations a text-match may name, as the key each side
-# of the comparison is reduced to. With none named, non-ASCII letters fold too: a superset of
-# the i;ascii-casemap default that finds "Müller" when a user types "müller".
-COLLATIONS: dict[str, Callable[[str], str]] = {
-    "i;octet": lambda s: s,
-    "i;ascii-casemap": _ascii_casemap,
-    "i;unicode-casemap": str.casefold,
-}
-DEFAULT_COLLATION = str.casefold
-
-
 class PropFilter:
     """A prop-filter with its text-matches (RFC 4791 §9.7.2 and §9.7.5, RFC 6352 §10.5)."""
 
@@ -116,8 +104,7 @@ class PropFilter:
         self.not_defined = el.find(T(ns, "is-not-defined")) is not None
         self.matches = []
         for tm in el.findall(T(ns, "text-match")):
-            collation = tm.get("collation")
-            fold = COLLATIONS.get(collation) if collation else DEFAULT_COLLATION
+            fold = collation.fold_for(tm.get("collation"))
             if fold is None:
                 raise DavError(403, body=X.error(ns, "supported-collation"))
             self.matches.append((fold(tm.text or ""), tm.get("match-type", "contains"),
@@ -133,19 +120,9 @@ class PropFilter:
             return True
         results = []
         for needle, kind, negate, fold in self.matches:
-            hit = any(_text_match(fold(v), needle, kind) for v in values)
+            hit = any(collation.text_match(fold(v), needle, kind) for v in values)
             results.append(hit != negate)
         return all(results) if self.test == "allof" else any(results)
-
-
-def _text_match(value: str, needle: str, kind: str) -> bool:
-    if kind == "equals":
-        return value == needle
-    if kind == "starts-with":
-        return value.startswith(needle)
-    if kind == "ends-with":
-        return value.endswith(needle)
-    return needle in value
 
 
 def _component_values(comp, name: str) -> list[str]:

@@ -37,7 +37,8 @@ def _item(account: Account) -> Item:
                 modseq=zlib.crc32(text.encode()), size=len(text.encode()), index=index, text=text)
 
 
-async def _domain_accounts(store: Store, viewer: Account) -> list[Account]:
+async def domain_accounts(store: Store, viewer: Account) -> list[Account]:
+    """The users of the viewer's domain (whom the GAL and a DAV principal search show)."""
     domains = {d.id: d.name for d in await store.list_domains()}
     name = domains.get(viewer.domain_id)
     return await store.list_accounts(name) if name else []
@@ -45,7 +46,7 @@ async def _domain_accounts(store: Store, viewer: Account) -> list[Account]:
 
 async def items(store: Store, viewer: Account) -> list[Item]:
     """The GAL of the viewer's domain, one vCard per user."""
-    return [_item(a) for a in await _domain_accounts(store, viewer)]
+    return [_item(a) for a in await domain_accounts(store, viewer)]
 
 
 async def item(store: Store, viewer: Account, name: str) -> Item | None:

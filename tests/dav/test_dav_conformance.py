@@ -145,3 +145,71 @@ async def test_calendarserver_principal_search_finds_an_attendee_while_typing(da
       <D:prop><D:displayname/></D:prop></CS:calendarserver-principal-search>"""
     r = await request(dav, "REPORT", "/dav/principals/", body, {"Depth": "0"})
     assert r.status == 207 and hrefs(r) == ["/dav/principals/carol@example.test/"]
+
+
+MEETING = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:m1\r\n"
+           "DTSTAMP:20240101T000000Z\r\nDTSTART:20300110T100000Z\r\nDTEND:20300110T110000Z\r\n"
+           "SUMMARY:{summary}\r\nORGANIZER:mailto:alice@example.test\r\n"
+           "ATTENDEE;PARTSTAT=ACCEPTED:mailto:alice@example.test\r\n"
+           "ATTENDEE;PARTSTAT={bob}:mailto:bob@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+SCHEDULE_TAG_PROPFIND = """<D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+<D:prop><D:getetag/><C:schedule-tag/></D:prop></D:propfind>"""
+
+
+def meeting(summary: str = "Plan", bob: str = "NEEDS-ACTION") -> str:
+    return MEETING.format(summary=summary, bob=bob)
+
+
+async def tags(dav, path: str, user: str | None = None) -> tuple[str, str]:
+    """(ETag, Schedule-Tag) of a resource, the tag checked to be the same by GET and PROPFIND."""
+    kw = {"user": user} if user else {}
+    r = await request(dav, "GET", path, **kw)
+    assert r.status == 200
+    p = await request(dav, "PROPFIND", path, SCHEDULE_TAG_PROPFIND, {"Depth": "0"}, **kw)
+    assert p.xml().findtext(f".//{{{C}}}schedule-tag") == r.headers["schedule-tag"]
+    return r.headers["etag"], r.headers["schedule-tag"]
+
+
+async def test_schedule_tag_stays_when_a_reply_is_merged_and_moves_for_the_organizer(dav):
+    r = await request(dav, "PUT", CAL + "m1.ics", meeting())
+    assert r.status == 201 and r.headers["schedule-tag"]
+    etag, tag = await tags(dav, CAL + "m1.ics")
+    assert tag == r.headers["schedule-tag"]
+    bob_copy = f"/dav/{BOB}/calendar/m1.ics"
+    _, bob_tag = await tags(dav, bob_copy, user=BOB)
+
+    # Bob accepts in his own copy: neither his tag nor the organizer's moves, her ETag does.
+    r = await request(dav, "PUT", bob_copy, meeting(bob="ACCEPTED"), user=BOB)
+    assert r.status == 204
+    assert (await tags(dav, bob_copy, user=BOB))[1] == bob_tag
+    etag2, tag2 = await tags(dav, CAL + "m1.ics")
+    assert etag2 != etag and tag2 == tag
+    assert "PARTSTAT=ACCEPTED:mailto:bob" in (await request(dav, "GET", CAL + "m1.ics")).text
+
+    # The organizer edits her stale copy under the tag: Bob's answer is kept, the tag moves,
+    # and Bob's copy gets a new tag with the update.
+    r = await request(dav, "PUT", CAL + "m1.ics", meeting("Plan B"),
+                      {"If-Schedule-Tag-Match": tag})
+    assert r.status == 204 and r.headers["schedule-tag"] != tag
+    text = (await request(dav, "GET", CAL + "m1.ics")).text
+    assert "Plan B" in text and "PARTSTAT=ACCEPTED:mailto:bob" in text
+    assert (await tags(dav, bob_copy, user=BOB))[1] != bob_tag
+
+
+async def test_a_stale_schedule_tag_is_412_on_put_and_delete(dav):
+    await request(dav, "PUT", CAL + "m1.ics", meeting())
+    _, tag = await tags(dav, CAL + "m1.ics")
+    await request(dav, "PUT", CAL + "m1.ics", meeting("Moved"))
+    r = await request(dav, "PUT", CAL + "m1.ics", meeting("Mine"), {"If-Schedule-Tag-Match": tag})
+    assert r.status == 412
+    r = await request(dav, "DELETE", CAL + "m1.ics", headers={"If-Schedule-Tag-Match": tag})
+    assert r.status == 412
+    _, now = await tags(dav, CAL + "m1.ics")
+    r = await request(dav, "DELETE", CAL + "m1.ics", headers={"If-Schedule-Tag-Match": now})
+    assert r.status == 204
+
+
+async def test_an_event_without_organizer_has_no_schedule_tag(dav):
+    r = await request(dav, "PUT", CAL + "a.ics", event("a"))
+    assert "schedule-tag" not in r.headers
+    assert "schedule-tag" not in (await request(dav, "GET", CAL + "a.ics")).headers

@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from postroom.dav.app import DavRequest
-from postroom.dav.put import parse_if_match
+from postroom.dav.put import check_schedule_tag, parse_if_match
 from postroom.dav.resources import SHARED, DavError, is_calendar, is_inbox
 from postroom.pim import itip
 from postroom.store.api import ACL_COLLECTION
@@ -25,6 +25,7 @@ async def handle(req: DavRequest) -> Response:
         if_match = parse_if_match(req.header("if-match"))
         if if_match is not None and if_match != item.modseq:
             raise DavError(412)
+        check_schedule_tag(req, item)
         await store.delete_item(c.account_id, c.id, target.item, if_match=item.modseq)
         if is_calendar(c) and not is_inbox(c):
             await itip.after_delete(req.ctx, req.account, c, item)

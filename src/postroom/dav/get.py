@@ -1,4 +1,5 @@
-"""GET and HEAD (RFC 4918 §9.4): an item's stored text with its ETag."""
+"""GET and HEAD (RFC 4918 §9.4): an item's stored text with its ETag, and the Schedule-Tag of a
+scheduling object resource (RFC 6638 §3.2.10)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,12 @@ async def handle(req: DavRequest) -> Response:
     if item is None:
         raise DavError(404)
     tag = P.etag(item.modseq)
+    headers = {"ETag": tag}
+    schedule_tag = P.schedule_tag_of(item)
+    if schedule_tag:
+        headers["Schedule-Tag"] = schedule_tag
     if req.header("if-none-match").strip() in (tag, "*"):
-        return Response(b"", status_code=304, headers={"ETag": tag})
+        return Response(b"", status_code=304, headers=headers)
     media = "text/vcard" if item.index.component == "VCARD" else "text/calendar"
-    return Response(item.text.encode("utf-8"), headers={"ETag": tag},
+    return Response(item.text.encode("utf-8"), headers=headers,
                     media_type=f"{media}; charset=utf-8")

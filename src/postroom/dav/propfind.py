@@ -146,7 +146,7 @@ async def handle(req: DavRequest):
         item = await load_item(req, target)
         if item is None:
             raise DavError(404)
-    want_data = P.CALENDAR_DATA in names or P.ADDRESS_DATA in names
+    want_data = any(n in names for n in P.NEEDS_TEXT)
     pc = await prop_context(req, target)
     responses = [build(target, item, mode, names, pc,
                        with_data(item) if (item and want_data) else None)]

@@ -14,6 +14,7 @@ from postroom.dav.resources import (
     GAL, OUTBOX, Target, collection_path, home_path, is_addressbook, is_calendar, is_inbox,
     principal_path,
 )
+from postroom.pim import itip
 from postroom.store.api import RIGHT_WRITE, Account, Collection, Item
 
 T = X.tag
@@ -22,6 +23,9 @@ MAX_RESOURCE_SIZE = 2 * 1024 * 1024
 CALENDAR_DATA = T(X.CALDAV, "calendar-data")
 ADDRESS_DATA = T(X.CARDDAV, "address-data")
 GETETAG = T(X.DAV, "getetag")
+SCHEDULE_TAG = T(X.CALDAV, "schedule-tag")
+# Properties whose value is computed from an item's text, so a listing must read it.
+NEEDS_TEXT = (CALENDAR_DATA, ADDRESS_DATA, SCHEDULE_TAG)
 
 # What allprop returns (RFC 4918 §9.1: live properties the server defines; calendar-data and
 # address-data are left out as RFC 4791 §9.6 asks).
@@ -188,6 +192,18 @@ def _getetag(target, pc, item):
     if target.kind == "collection" and target.collection is not None:
         return X.el(GETETAG, etag(target.collection.modseq))
     return None
+
+
+def schedule_tag_of(item: Item | None) -> str | None:
+    """The Schedule-Tag of a scheduling object resource (RFC 6638 §3.2.10), else None."""
+    if item is None or item.text is None or not itip.is_scheduling_object(item.index):
+        return None
+    return itip.schedule_tag(item.text)
+
+
+def _schedule_tag(target, pc, item):
+    tag = schedule_tag_of(item) if target.kind == "item" else None
+    return X.el(SCHEDULE_TAG, tag) if tag else None
 
 
 def _contenttype(target, pc, item):
@@ -375,6 +391,7 @@ _PROPS: dict[str, Callable] = {
     T(X.DAV, "displayname"): _displayname,
     T(X.DAV, "getetag"): _getetag,
     T(X.DAV, "getcontenttype"): _contenttype,
+    SCHEDULE_TAG: _schedule_tag,
     T(X.DAV, "getcontentlength"): _contentlength,
     T(X.DAV, "sync-token"): _sync_token,
     T(X.DAV, "owner"): _owner,

@@ -1,6 +1,6 @@
 """PUT (RFC 4918 §9.7, RFC 4791 §5.3.2, RFC 6352 §6.3.2): store one calendar object resource
-or vCard after validating it, honouring If-Match / If-None-Match; an event with attendees is
-then scheduled (RFC 6638 §3.2, pim/itip.py)."""
+or vCard after validating it, honouring If-Match / If-None-Match and If-Schedule-Tag-Match
+(RFC 6638 §3.2.10); an event with attendees is then scheduled (RFC 6638 §3.2, pim/itip.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from postroom.dav.app import DavRequest
 from postroom.dav.resources import DavError, is_addressbook, is_inbox
 from postroom.pim import itip
 from postroom.pim.model import index_calendar, index_vcard, parse_calendar, parse_vcard
-from postroom.store.api import UidConflict
+from postroom.store.api import Item, UidConflict
 
 
 def parse_if_match(value: str) -> int | None:
@@ -29,6 +29,17 @@ def parse_if_match(value: str) -> int | None:
         return int(first.strip('"'))
     except ValueError:
         return -2          # matches nothing
+
+
+def check_schedule_tag(req: DavRequest, old: Item | None) -> bool:
+    """RFC 6638 §3.2.10: If-Schedule-Tag-Match must name the current Schedule-Tag of an
+    existing scheduling object resource, else 412. True when the header was given."""
+    wanted = req.header("if-schedule-tag-match").strip()
+    if not wanted:
+        return False
+    if P.schedule_tag_of(old) != wanted:
+        raise DavError(412)
+    return True
 
 
 async def handle(req: DavRequest) -> Response:
@@ -50,6 +61,7 @@ async def handle(req: DavRequest) -> Response:
         raise DavError(412)
     if if_none_match and old is not None:
         raise DavError(412)
+    schedule_matched = check_schedule_tag(req, old)
 
     try:
         text = req.body.decode("utf-8") if req.body else ""
@@ -67,6 +79,13 @@ async def handle(req: DavRequest) -> Response:
         if obj.component not in c.components:
             raise DavError(403, body=X.error(X.CALDAV, "supported-calendar-component"))
         index = index_calendar(obj)
+        if schedule_matched:
+            own = await itip.own_addresses(store, target.owner or req.account)
+            if index.organizer in own:
+                # Written against a copy that replies may have changed since without moving
+                # the tag: their answers stay.
+                text = itip.keep_replies(old.text, text, own)
+                index = index_calendar(parse_calendar(text))
     try:
         item = await store.put_item(c.account_id, c.id, target.item, text, index,
                                     if_match=old.modseq if old is not None else None,
@@ -77,5 +96,7 @@ async def handle(req: DavRequest) -> Response:
                                          X.href(target.path.rsplit("/", 1)[0] + "/" + e.name)))
     if not is_addressbook(c):
         await itip.after_put(req.ctx, req.account, c, old, item)
-    return Response(b"", status_code=204 if old is not None else 201,
-                    headers={"ETag": P.etag(item.modseq)})
+    headers = {"ETag": P.etag(item.modseq)}
+    if itip.is_scheduling_object(index):
+        headers["Schedule-Tag"] = itip.schedule_tag(text) or ""
+    return Response(b"", status_code=204 if old is not None else 201, headers=headers)

@@ -299,7 +299,7 @@ async def sync_collection(req: DavRequest, root: ET.Element) -> Response:
     if since and since < changes.horizon:
         # The deletions since then were pruned: the client must sync from scratch.
         raise DavError(403, body=X.error(X.DAV, "valid-sync-token"))
-    needs_text = data_el is not None
+    needs_text = data_el is not None or P.SCHEDULE_TAG in names
     texts = {}
     if needs_text and changes.changed:
         texts = {it.name: it for it in await req.store.list_items(

@@ -18,6 +18,8 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
+import functools
+import hashlib
 import logging
 import uuid
 from email.message import EmailMessage
@@ -79,7 +81,8 @@ def _times(comp) -> tuple:
                  for k in ("DTSTART", "DTEND", "DURATION", "RRULE"))
 
 
-async def _own_addresses(store: Store, account: Account) -> set[str]:
+async def own_addresses(store: Store, account: Account) -> set[str]:
+    """The lower-case addresses that are ``account`` in ORGANIZER and ATTENDEE."""
     return {a.lower() for a in await store.addresses_of(account.id)} | {account.email}
 
 
@@ -266,6 +269,73 @@ async def apply_reply(store: Store, organizer: Account, cal: icalendar.Calendar,
     return await _save(store, organizer, collection, item.name, mine, item.modseq) is not None
 
 
+# --- Schedule-Tag (RFC 6638 §3.2.10 and §3.3) ----------------------------------------------------
+
+# What the organizer does not own, so a change to it leaves the tag as it was: each attendee's
+# answer (merged from replies, or set by the attendee in their own copy), the server's
+# SCHEDULE-STATUS, per-user TRANSP and alarms, timestamps and client bookkeeping (X-).
+_NOT_ORGANIZERS = {"DTSTAMP", "LAST-MODIFIED", "CREATED", "SCHEDULE-STATUS", "TRANSP"}
+_ANSWER_PARAMS = {"PARTSTAT", "RSVP", "SCHEDULE-STATUS", "SENT-BY"}
+
+
+def is_scheduling_object(index) -> bool:
+    """RFC 6638 §2.3.4: a calendar object with an ORGANIZER is a scheduling object resource."""
+    return index.component in ("VEVENT", "VTODO") and bool(index.organizer)
+
+
+@functools.lru_cache(maxsize=2048)
+def schedule_tag(text: str) -> str | None:
+    """The Schedule-Tag of a scheduling object resource: a digest of what the organizer
+    decides (times, attendees, summary, SEQUENCE...). It is derived rather than stored, so it
+    moves with an organizer's change whichever door made it, and stays put when a reply only
+    changes a PARTSTAT or an attendee sets an alarm, as §3.2.10 asks."""
+    digest = hashlib.sha256()
+    try:
+        cal = parse_calendar(text).calendar
+    except InvalidData:
+        return None
+    comps = sorted((c for c in cal.subcomponents if c.name in ("VEVENT", "VTODO")),
+                   key=lambda c: str(c.get("RECURRENCE-ID", "")))
+    for comp in comps:
+        digest.update(f"BEGIN:{comp.name}\n".encode())
+        for name, value in comp.property_items(recursive=False):
+            if name in _NOT_ORGANIZERS or name.startswith("X-") or name in ("BEGIN", "END"):
+                continue
+            params = {k: v for k, v in getattr(value, "params", {}).items()
+                      if k not in _ANSWER_PARAMS} if name in ("ATTENDEE", "ORGANIZER") else \
+                getattr(value, "params", {})
+            raw = value.to_ical() if hasattr(value, "to_ical") else str(value).encode()
+            digest.update(f"{name};{sorted(params.items())}:".encode() + raw + b"\n")
+    return f'"{digest.hexdigest()[:24]}"'
+
+
+def keep_replies(stored_text: str, new_text: str, own: set[str]) -> str:
+    """An organizer's PUT made under If-Schedule-Tag-Match was written against a copy that may
+    predate replies merged since (the tag did not move for them): the attendees' answers in
+    the stored copy are kept (RFC 6638 §3.2.10), other changes are the organizer's."""
+    stored = parse_calendar(stored_text).calendar
+    new = parse_calendar(new_text).calendar
+    answers = {}
+    for c in stored.subcomponents:
+        if c.name in ("VEVENT", "VTODO"):
+            rid = str(c.get("RECURRENCE-ID", ""))
+            for a in _attendees(c):
+                answers[(rid, _addr(a))] = str(a.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+    changed = False
+    for c in new.subcomponents:
+        if c.name not in ("VEVENT", "VTODO"):
+            continue
+        rid = str(c.get("RECURRENCE-ID", ""))
+        for a in _attendees(c):
+            who = _addr(a)
+            kept = answers.get((rid, who))
+            if who not in own and kept and kept != "NEEDS-ACTION" and \
+                    str(a.params.get("PARTSTAT", "NEEDS-ACTION")).upper() != kept:
+                a.params["PARTSTAT"] = kept
+                changed = True
+    return new.to_ical().decode("utf-8") if changed else new_text
+
+
 # --- hooks the doors call -----------------------------------------------------------------------
 
 async def after_put(ctx: "ServerContext | None", actor: Account, collection: Collection,
@@ -277,7 +347,7 @@ async def after_put(ctx: "ServerContext | None", actor: Account, collection: Col
     store = ctx.store
     owner = actor if actor.id == collection.account_id else \
         await store.get_account_by_id(collection.account_id)
-    own = await _own_addresses(store, owner)
+    own = await own_addresses(store, owner)
     try:
         new_cal = parse_calendar(item.text).calendar
         old_cal = parse_calendar(old.text).calendar if old is not None and old.text else None
@@ -297,7 +367,7 @@ async def after_delete(ctx: "ServerContext | None", actor: Account, collection: 
     store = ctx.store
     owner = actor if actor.id == collection.account_id else \
         await store.get_account_by_id(collection.account_id)
-    own = await _own_addresses(store, owner)
+    own = await own_addresses(store, owner)
     try:
         cal = parse_calendar(item.text).calendar
     except InvalidData:
@@ -427,7 +497,7 @@ async def reply(ctx: "ServerContext", account: Account, uid: str, partstat: str,
     if not items:
         return False
     item = items[0]
-    own = await _own_addresses(store, account)
+    own = await own_addresses(store, account)
     me = next((a for a in item.index.attendees if a in own), None)
     if me is None:
         return False
@@ -450,7 +520,7 @@ async def counter(ctx: "ServerContext", account: Account, uid: str, start: dt.da
     the organizer gets the event as the attendee has it, with the proposed DTSTART/DTEND."""
     store = ctx.store
     items = [i for i in await store.find_items_by_uid(account.id, uid) if i.index.organizer]
-    own = await _own_addresses(store, account)
+    own = await own_addresses(store, account)
     me = next((a for a in items[0].index.attendees if a in own), None) if items else None
     if me is None:
         return False
@@ -501,7 +571,7 @@ async def handle_incoming_imip(store: Store, account: Account, raw_message: byte
         if found is None:
             return False
         method, cal, sender = found
-        own = await _own_addresses(store, account)
+        own = await own_addresses(store, account)
         comps = [c for c in cal.subcomponents if c.name in ("VEVENT", "VTODO")]
         if not comps:
             return False

@@ -9,9 +9,15 @@ import socket
 from postroom.config import Config
 
 
-def listen_socket(config: Config, port: int, backlog: int = 1024) -> socket.socket:
-    """A bound, listening, non-blocking TCP socket for ``asyncio.start_server(sock=...)``,
-    ``loop.create_server(sock=...)`` or uvicorn."""
+# Connections a burst of clients may queue before accept. asyncio's start_server and
+# create_server call listen() again with their own ``backlog`` (100 by default): pass this one
+# to them too, or a burst of 1,000 logins overflows the queue and stalls on SYN retries.
+BACKLOG = 4096
+
+
+def listen_socket(config: Config, port: int, backlog: int = BACKLOG) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket for ``asyncio.start_server(sock=...,
+    backlog=BACKLOG)``, ``loop.create_server(sock=..., backlog=BACKLOG)`` or uvicorn."""
     bind = config.server.bind
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

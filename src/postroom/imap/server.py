@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from postroom.context import ServerContext
-from postroom.listen import bound_port, listen_socket
+from postroom.listen import BACKLOG, bound_port, listen_socket
 from postroom.imap.session import Connection, Session
 
 log = logging.getLogger("postroom.imap")
@@ -96,9 +96,9 @@ async def start(ctx: ServerContext) -> IMAPDoor:
         await door._serve(r, w, True)
 
     s1 = await asyncio.start_server(plain, sock=listen_socket(ctx.config, settings.port),
-                                    limit=limit)
+                                    backlog=BACKLOG, limit=limit)
     s2 = await asyncio.start_server(secure, sock=listen_socket(ctx.config, settings.tls_port),
-                                    ssl=ctx.tls, limit=limit)
+                                    backlog=BACKLOG, ssl=ctx.tls, limit=limit)
     door._servers = [s1, s2]
     door.ports = {"imap": bound_port(s1), "imaps": bound_port(s2)}
     log.info("IMAP listening on %s ports %s", bind, door.ports)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from postroom.auth.sasl import AuthFailed, UnknownMechanism
 from postroom.context import ServerContext
-from postroom.listen import bound_port, listen_socket
+from postroom.listen import BACKLOG, bound_port, listen_socket
 from postroom.log import connection_logger
 from postroom.pop3 import protocol
 from postroom.pop3.policy import apply_delete_policy
@@ -81,10 +81,11 @@ async def start(ctx: ServerContext) -> Pop3Door:
         return on_connect
 
     plain = await asyncio.start_server(handler(False),
-                                       sock=listen_socket(ctx.config, settings.port))
+                                       sock=listen_socket(ctx.config, settings.port),
+                                       backlog=BACKLOG)
     secure = await asyncio.start_server(handler(True),
                                         sock=listen_socket(ctx.config, settings.tls_port),
-                                        ssl=ctx.tls)
+                                        backlog=BACKLOG, ssl=ctx.tls)
     door._servers = [plain, secure]
     door.ports = {"pop3": bound_port(plain), "pop3s": bound_port(secure)}
     log.info("POP3 listening on %s ports %s", bind, door.ports)

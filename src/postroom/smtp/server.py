@@ -17,7 +17,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
 from postroom.context import ServerContext
-from postroom.listen import bound_port, listen_socket
+from postroom.listen import BACKLOG, bound_port, listen_socket
 from postroom.smtp.delivery import DeliveryWorker
 from postroom.smtp.inbound import InboundHandler
 from postroom.smtp.lookup import make_resolvers
@@ -82,7 +82,7 @@ async def start(ctx: ServerContext) -> SMTPDoor:
     async def listen(name: str, port: int, make: Callable[[], SMTP], *, tls: bool = False
                      ) -> None:
         server = await loop.create_server(make, sock=listen_socket(ctx.config, port),
-                                          ssl=ctx.tls if tls else None)
+                                          backlog=BACKLOG, ssl=ctx.tls if tls else None)
         door._servers.append(server)
         door.ports[name] = bound_port(server)
 

@@ -10,6 +10,7 @@ read off the store's change log (``changes_since``), never by rescanning the mai
 
 from __future__ import annotations
 
+import weakref
 from array import array
 from bisect import bisect_left
 from typing import TYPE_CHECKING, Iterable
@@ -24,6 +25,24 @@ if TYPE_CHECKING:
 # The array type code of 32-bit unsigned numbers ("I" where an int is 4 bytes, as it is on
 # every platform Python supports in practice; "L" otherwise).
 _UID = "I" if array("I").itemsize == 4 else "L"
+
+
+class UidMap(array):
+    """A session's uid array. Sessions on the same mailbox that hold the same uids share one
+    map (10,000 clients idling on one INBOX keep one copy, not 10,000); a session copies it
+    before changing it (copy on write) and shares the result again."""
+
+
+# The map most recently shared for each mailbox; gone when no session holds it.
+_shared: "weakref.WeakValueDictionary[int, UidMap]" = weakref.WeakValueDictionary()
+
+
+def _share(mailbox_id: int, uids: UidMap) -> UidMap:
+    current = _shared.get(mailbox_id)
+    if current is not None and current == uids:   # array equality: a C compare
+        return current
+    _shared[mailbox_id] = uids
+    return uids
 
 
 def flag_list(flags: Iterable[str]) -> str:
@@ -41,9 +60,9 @@ class SelectedMailbox:
         self.account_id = mailbox.account_id if account_id is None else account_id
         self.rights = rights
         self.readonly = readonly
-        # 4 bytes per message (a UID is a 32-bit number, RFC 9051 §2.3.1.1): a 100,000-message
-        # mailbox costs 400 kB per session.
-        self.uids = array(_UID, uids)
+        # 4 bytes per message (a UID is a 32-bit number, RFC 9051 §2.3.1.1), shared between
+        # sessions that hold the same map: treat self.uids as read-only outside _edit().
+        self.uids = _share(self.id, UidMap(_UID, uids))
         self.modseq = modseq              # changes up to here are reflected in self.uids
         self.uidnext = mailbox.uidnext
         self.pending_expunge: set[int] = set()
@@ -92,20 +111,26 @@ class SelectedMailbox:
             session.untagged(f"VANISHED {compress_uids(gone)}")
         else:
             # Highest first, so each number is still valid when the client applies it.
+            left = UidMap(_UID, self.uids)
             for uid in reversed(gone):
-                session.untagged(f"{self.seq_of(uid)} EXPUNGE")
-                # deleting one element from the array keeps later seq_of() right
-                del self.uids[bisect_left(self.uids, uid)]
+                i = bisect_left(left, uid)
+                session.untagged(f"{i + 1} EXPUNGE")
+                # deleting one element from the array keeps later positions right
+                del left[i]
+            self.uids = _share(self.id, left)
             self.pending_expunge.difference_update(gone)
             return
         goneset = set(gone)
-        self.uids = array(_UID, (u for u in self.uids if u not in goneset))
+        self.uids = _share(self.id, UidMap(_UID, (u for u in self.uids if u not in goneset)))
         self.pending_expunge.difference_update(gone)
 
     def add(self, uids: Iterable[int]) -> None:
         top = self.uids[-1] if self.uids else 0
         new = sorted(u for u in uids if u > top)
-        self.uids.extend(new)
+        if new:
+            grown = UidMap(_UID, self.uids)
+            grown.extend(new)
+            self.uids = _share(self.id, grown)
 
     async def report_changes(self, session: "Session", *, allow_expunge: bool) -> None:
         """Reads the change log since the last look and announces what the client may hear."""

@@ -292,6 +292,8 @@ async def test_hidden_entries_are_hidden_only_from_pop3(store):
     assert [e.flags for e in await store.entries(acct.id, box.id)] == [()]
     await store.store_flags(acct.id, box.id, [1], "set", [SEEN])
     assert await store.hidden_uids(acct.id, box.id) == {1}
+    await store.append(acct.id, box.id, make_message())
+    assert [uid for uid, _ in await store.visible_sizes(acct.id, box.id)] == [2]
 
 
 async def test_metadata_set_get_delete(store):

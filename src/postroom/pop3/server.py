@@ -275,17 +275,15 @@ class _Connection:
                 return self.session.maildrop_unavailable("No maildrop for this account",
                                                          temporary=False)
             self.changes = store.notifier.subscribe(account.id)
-            hidden = await store.hidden_uids(account.id, mailbox.id)
-            # Uids and sizes alone, from the mailbox entries: a login lists, RETR reads.
-            rows = await store.fetch_tuples(account.id, mailbox.id,
-                                            range(1, mailbox.uidnext), ("size",))
+            # Uids and sizes alone, in one query: a login lists, RETR reads.
+            rows = await store.visible_sizes(account.id, mailbox.id)
         except StoreError:
             log.exception("pop3: cannot open the maildrop of %s", account.email)
             return self.session.maildrop_unavailable("Cannot open the maildrop now",
                                                      temporary=True)
         self.account, self.mailbox = account, mailbox
         self.log.account = account.email
-        listing = [MaildropMessage(uid, size) for uid, _, _, size in rows if uid not in hidden]
+        listing = [MaildropMessage(uid, size) for uid, size in rows]
         self.uids = [m.uid for m in listing]
         self.present = set(self.uids)
         log.info("pop3 login %s ip=%s tls=%s messages=%d", account.email, self.peer_ip,

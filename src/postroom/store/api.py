@@ -462,6 +462,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def hidden_uids(self, account_id: int, mailbox_id: int) -> set[int]: ...
 
+    @abc.abstractmethod
+    async def visible_sizes(self, account_id: int, mailbox_id: int) -> list[tuple[int, int]]:
+        """(uid, size) of every entry not hidden from POP3, ascending: a POP3 maildrop listing
+        in one query."""
+
     async def flush_index(self) -> None:
         """Returns once every stored message is in the search index. Searches are right before
         that too (text still waiting is searched where it waits); this is for tests and for

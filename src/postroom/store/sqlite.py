@@ -1250,6 +1250,13 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                          f"{cond.replace('e.uid', 'uid')}", (mailbox_id, *params))
         await self._write(tx_fn)
 
+    async def visible_sizes(self, account_id: int, mailbox_id: int) -> list[tuple[int, int]]:
+        def q():
+            self._check_mailbox(account_id, mailbox_id)
+            return self._conn.execute("SELECT uid, size FROM entries WHERE mailbox_id=? AND "
+                                      "flags & 32 = 0 ORDER BY uid", (mailbox_id,)).fetchall()
+        return await self._run(q)
+
     async def hidden_uids(self, account_id: int, mailbox_id: int) -> set[int]:
         def q():
             self._check_mailbox(account_id, mailbox_id)

@@ -4,7 +4,9 @@ port and the kernel spreads connections over them (DESIGN.md, "Processes")."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from typing import Iterable
 
 from postroom.config import Config
 
@@ -41,3 +43,17 @@ def bound_port(sock_or_server) -> int:
     """The port a socket (or an asyncio Server) is bound to: how tests find port-0 listeners."""
     sock = sock_or_server.sockets[0] if hasattr(sock_or_server, "sockets") else sock_or_server
     return sock.getsockname()[1]
+
+
+async def stop_serving(servers: Iterable[asyncio.Server], connections: set[asyncio.Task]) -> None:
+    """Stops a door's listeners, then ends its connections (a connection ended here is a
+    dropped one, to the protocol) and waits for both."""
+    servers = list(servers)
+    for server in servers:
+        server.close()
+    for task in list(connections):
+        task.cancel()
+    if connections:
+        await asyncio.gather(*connections, return_exceptions=True)
+    for server in servers:
+        await server.wait_closed()

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from postroom.context import ServerContext
-from postroom.listen import BACKLOG, bound_port, listen_socket
+from postroom.listen import BACKLOG, bound_port, listen_socket, stop_serving
 from postroom.imap.session import Connection, Session
 
 log = logging.getLogger("postroom.imap")
@@ -70,14 +70,7 @@ class IMAPDoor:
             self._tasks.discard(task)
 
     async def stop(self) -> None:
-        for server in self._servers:
-            server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        for server in self._servers:
-            await server.wait_closed()
+        await stop_serving(self._servers, self._tasks)
 
 
 async def start(ctx: ServerContext) -> IMAPDoor:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from postroom.auth.sasl import AuthFailed, UnknownMechanism
 from postroom.context import ServerContext
-from postroom.listen import BACKLOG, bound_port, listen_socket
+from postroom.listen import BACKLOG, bound_port, listen_socket, stop_serving
 from postroom.log import connection_logger
 from postroom.pop3 import protocol
 from postroom.pop3.policy import apply_delete_policy
@@ -48,15 +48,8 @@ class Pop3Door:
     _tasks: set[asyncio.Task] = field(default_factory=set)
 
     async def stop(self) -> None:
-        for server in self._servers:
-            server.close()
         # A connection stopped here is a dropped one: nothing it marked deleted is applied.
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        for server in self._servers:
-            await server.wait_closed()
+        await stop_serving(self._servers, self._tasks)
 
 
 async def start(ctx: ServerContext) -> Pop3Door:

@@ -8,23 +8,16 @@ import imaplib
 import ssl
 from dataclasses import dataclass
 
-import argon2
 import pytest
 
-from postroom.auth import passwords
-from postroom.auth.authenticator import Authenticator
-from postroom.auth.tls import server_context
+from postroom.imap import IMAPDoor, start
 from postroom.config import Config
 from postroom.context import ServerContext
-from postroom.imap import IMAPDoor, start
 from postroom.store.api import Account, Mailbox
 from postroom.store.sqlite import SQLiteStore
+from tests.helpers import CHEAP, PASSWORD, USER, door_setup  # noqa: F401 (re-exported)
 from tests.conftest import make_message
 
-CHEAP = argon2.Parameters(type=argon2.Type.ID, version=19, salt_len=16, hash_len=32,
-                          time_cost=1, memory_cost=64, parallelism=1)
-USER = "alice@example.test"
-PASSWORD = "correct horse"
 
 
 @dataclass
@@ -59,23 +52,9 @@ class ImapEnv:
 
 
 async def make_env(tmp_path, **imap_settings) -> ImapEnv:
-    config = Config()
-    config.server.data_dir = str(tmp_path / "data")
-    config.imap.port = 0
-    config.imap.tls_port = 0
-    for key, value in imap_settings.items():
-        setattr(config.imap, key, value)
-    store = SQLiteStore(tmp_path / "data", watch_interval=0.05)
-    await store.open()
-    await store.add_domain("example.test")
-    pw_hash, scram = passwords.make_credentials(PASSWORD, parameters=CHEAP)
-    account = await store.create_account(USER, pw_hash, scram)
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    assert inbox is not None
-    auth = Authenticator(store, config.auth, password_parameters=CHEAP)
-    ctx = ServerContext(config, store, auth, server_context(config))
-    door = await start(ctx)
-    return ImapEnv(config, store, door, account, inbox, ctx)
+    d = await door_setup(tmp_path, "imap", **imap_settings)
+    door = await start(d.ctx)
+    return ImapEnv(d.config, d.store, door, d.account, d.inbox, d.ctx)
 
 
 @pytest.fixture

@@ -7,23 +7,16 @@ import contextlib
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-import argon2
 
-from postroom.auth import passwords
-from postroom.auth.authenticator import Authenticator
-from postroom.auth.tls import server_context
-from postroom.config import Config
-from postroom.context import ServerContext
 from postroom.mail.message import ParsedMessage, Part
 from postroom.pop3 import Pop3Door, start
+from postroom.config import Config
+from postroom.context import ServerContext
 from postroom.store.api import Account, Mailbox
 from postroom.store.sqlite import SQLiteStore
+from tests.helpers import CHEAP, PASSWORD, USER, door_setup  # noqa: F401 (re-exported)
 
 # Tests only: a real login would never use 64 KiB and one pass.
-CHEAP = argon2.Parameters(type=argon2.Type.ID, version=19, salt_len=16, hash_len=32,
-                          time_cost=1, memory_cost=64, parallelism=1)
-USER = "alice@example.test"
-PASSWORD = "correct horse"
 
 
 def parsed(raw: bytes) -> ParsedMessage:
@@ -73,23 +66,9 @@ class Pop3Env:
 
 
 async def make_env(tmp_path, **pop3_settings) -> Pop3Env:
-    config = Config()
-    config.server.data_dir = str(tmp_path / "data")
-    config.pop3.port = 0
-    config.pop3.tls_port = 0
-    for key, value in pop3_settings.items():
-        setattr(config.pop3, key, value)
-    store = SQLiteStore(tmp_path / "data", watch_interval=0.05)
-    await store.open()
-    await store.add_domain("example.test")
-    pw_hash, scram = passwords.make_credentials(PASSWORD, parameters=CHEAP)
-    account = await store.create_account(USER, pw_hash, scram)
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    assert inbox is not None
-    auth = Authenticator(store, config.auth, password_parameters=CHEAP)
-    ctx = ServerContext(config, store, auth, server_context(config))
-    door = await start(ctx)
-    return Pop3Env(config, store, door, account, inbox, ctx)
+    d = await door_setup(tmp_path, "pop3", **pop3_settings)
+    door = await start(d.ctx)
+    return Pop3Env(d.config, d.store, door, d.account, d.inbox, d.ctx)
 
 
 @contextlib.asynccontextmanager

@@ -338,16 +338,27 @@ def keep_replies(stored_text: str, new_text: str, own: set[str]) -> str:
 
 # --- hooks the doors call -----------------------------------------------------------------------
 
+def _scheduled(item: Item) -> bool:
+    """An event or task with an organizer: a scheduling object resource (RFC 6638 §3.1)."""
+    return item.index.component in ("VEVENT", "VTODO") and bool(item.index.organizer)
+
+
+async def _owner(ctx: "ServerContext", actor: Account, collection: Collection
+                 ) -> tuple[Account, set[str]]:
+    """The collection's owner (the actor, or the account a delegate acts for) and the
+    addresses that are theirs."""
+    owner = actor if actor.id == collection.account_id else \
+        await ctx.store.get_account_by_id(collection.account_id)
+    return owner, await own_addresses(ctx.store, owner)
+
+
 async def after_put(ctx: "ServerContext | None", actor: Account, collection: Collection,
                     old: Item | None, item: Item) -> None:
     """Called after an event was stored in ``collection`` by ``actor`` (the owner or a
     delegate)."""
-    if item.index.component not in ("VEVENT", "VTODO") or not item.index.organizer:
+    if not _scheduled(item):
         return
-    store = ctx.store
-    owner = actor if actor.id == collection.account_id else \
-        await store.get_account_by_id(collection.account_id)
-    own = await own_addresses(store, owner)
+    owner, own = await _owner(ctx, actor, collection)
     try:
         new_cal = parse_calendar(item.text).calendar
         old_cal = parse_calendar(old.text).calendar if old is not None and old.text else None
@@ -362,12 +373,9 @@ async def after_put(ctx: "ServerContext | None", actor: Account, collection: Col
 
 async def after_delete(ctx: "ServerContext | None", actor: Account, collection: Collection,
                        item: Item) -> None:
-    if item.index.component not in ("VEVENT", "VTODO") or not item.index.organizer:
+    if not _scheduled(item):
         return
-    store = ctx.store
-    owner = actor if actor.id == collection.account_id else \
-        await store.get_account_by_id(collection.account_id)
-    own = await own_addresses(store, owner)
+    owner, own = await _owner(ctx, actor, collection)
     try:
         cal = parse_calendar(item.text).calendar
     except InvalidData:
@@ -398,7 +406,6 @@ def _attendee_map(cal: icalendar.Calendar | None) -> dict[str, object]:
 async def _organizer_changed(ctx, organizer: Account, own: set[str],
                              old_cal: icalendar.Calendar | None,
                              new_cal: icalendar.Calendar | None) -> None:
-    store = ctx.store
     old_att = {a for a in _attendee_map(old_cal) if a not in own}
     new_att = {a for a in _attendee_map(new_cal) if a not in own}
     summary = ""

@@ -186,4 +186,4 @@ async def test_draft_changed_on_the_phone_is_replaced_under_the_same_server_id(e
     assert coll.findtext("AirSync:Commands/AirSync:Change/AirSync:ServerId") == server_id
     coll = collection(await phone.sync(sid, coll.findtext("AirSync:SyncKey"), commands=[
         E("AirSync:Delete", E("AirSync:ServerId", server_id))], extra=None))
-    assert await eas.store.uids(acc.id, drafts.id) == []
+    assert list(await eas.store.uids(acc.id, drafts.id)) == []

@@ -150,7 +150,7 @@ async def test_getmail_keeps_then_deletes_with_the_trash_policy(tmp_path):
         rc, log = await getmail(tmp_path, pop3.port, maildir, delete=True)
         assert rc == 0, log
         assert len(delivered(maildir / "new")) == 4
-        assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == []
+        assert list(await pop3.store.uids(pop3.account.id, pop3.inbox.id)) == []
         trash = await pop3.store.get_mailbox_by_role(pop3.account.id, "\\Trash")
         assert len(await pop3.store.uids(pop3.account.id, trash.id)) == 4
 
@@ -163,7 +163,7 @@ async def test_getmail_over_tls_with_the_expunge_policy(tmp_path):
         rc, log = await getmail(tmp_path, pop3.tls_port, maildir, delete=True, tls=True)
         assert rc == 0, log
         assert len(delivered(maildir / "new")) == 3
-        assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == []
+        assert list(await pop3.store.uids(pop3.account.id, pop3.inbox.id)) == []
 
 
 # --- curl ---------------------------------------------------------------------------------------

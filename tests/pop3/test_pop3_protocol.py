@@ -8,7 +8,7 @@ import base64
 from hypothesis import given, settings, strategies as st
 
 from postroom.pop3.protocol import (COMMANDS, Authenticate, LineBuffer, LineTooLong, Login,
-                                    Maildrop, MaildropMessage, Reply, Retrieve, Security,
+                                    Maildrop, Reply, Retrieve, Security,
                                     Session, StartTLS, State, Update, wire_message)
 
 SECURE = Security(tls=False, plaintext_allowed=True,
@@ -18,8 +18,7 @@ INSECURE = Security(tls=False, plaintext_allowed=False, mechanisms=["SCRAM-SHA-2
 
 
 def drop(*sizes: int, uidvalidity: int = 0x1234) -> Maildrop:
-    return Maildrop(uidvalidity, [MaildropMessage(uid, size)
-                                  for uid, size in zip(range(10, 10 + len(sizes)), sizes)])
+    return Maildrop(uidvalidity, list(range(10, 10 + len(sizes))), list(sizes))
 
 
 def logged_in(*sizes: int) -> Session:

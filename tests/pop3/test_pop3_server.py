@@ -302,7 +302,7 @@ async def download_and_delete(pop3, count: int) -> None:
 async def test_hide_policy_keeps_the_message_in_the_inbox_for_other_doors(pop3):
     uid = await pop3.deliver(message(1))
     await download_and_delete(pop3, 1)
-    assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == [uid]
+    assert list(await pop3.store.uids(pop3.account.id, pop3.inbox.id)) == [uid]
     assert await pop3.store.hidden_uids(pop3.account.id, pop3.inbox.id) == {uid}
 
 
@@ -310,7 +310,7 @@ async def test_trash_policy_moves_the_message_to_trash(pop3):
     await pop3.set_policy("trash")
     await pop3.deliver(message(1))
     await download_and_delete(pop3, 1)
-    assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == []
+    assert list(await pop3.store.uids(pop3.account.id, pop3.inbox.id)) == []
     trash = await pop3.store.get_mailbox_by_role(pop3.account.id, ROLE_TRASH)
     rows = await pop3.store.fetch(pop3.account.id, trash.id,
                                   await pop3.store.uids(pop3.account.id, trash.id))
@@ -327,9 +327,9 @@ async def test_expunge_policy_removes_the_message(pop3):
         c.dele(2)
         c.quit()
     await run(session)
-    assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == [1]
+    assert list(await pop3.store.uids(pop3.account.id, pop3.inbox.id)) == [1]
     trash = await pop3.store.get_mailbox_by_role(pop3.account.id, ROLE_TRASH)
-    assert await pop3.store.uids(pop3.account.id, trash.id) == []
+    assert list(await pop3.store.uids(pop3.account.id, trash.id)) == []
 
 
 async def test_message_numbers_stay_fixed_while_the_inbox_changes_elsewhere(pop3):
@@ -350,7 +350,7 @@ async def test_message_numbers_stay_fixed_while_the_inbox_changes_elsewhere(pop3
         await run(c.quit)
     finally:
         c.close()
-    assert await pop3.store.uids(pop3.account.id, pop3.inbox.id) == [1, 3, 4]
+    assert list(await pop3.store.uids(pop3.account.id, pop3.inbox.id)) == [1, 3, 4]
     assert await pop3.store.hidden_uids(pop3.account.id, pop3.inbox.id) == {3}
 
 

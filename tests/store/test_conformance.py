@@ -88,7 +88,7 @@ async def test_rename_inbox_moves_messages_and_leaves_inbox(store):
     await store.append(acct.id, box.id, make_message("two"))
     old = await store.rename_mailbox(acct.id, box.id, "Old Inbox")
     assert len(await store.uids(acct.id, old.id)) == 2
-    assert await store.uids(acct.id, box.id) == []
+    assert list(await store.uids(acct.id, box.id)) == []
     assert (await inbox(store, acct)).id == box.id
 
 
@@ -125,7 +125,7 @@ async def test_deliver_is_one_blob_for_many_recipients_and_atomic(store, size, b
     with pytest.raises(QuotaExceeded):
         await store.deliver(raw, [Recipient(a.id, (await inbox(store, a)).id),
                                   Recipient(b.id, (await inbox(store, b)).id)])
-    assert await store.uids(a.id, (await inbox(store, a)).id) == []  # nothing half-delivered
+    assert list(await store.uids(a.id, (await inbox(store, a)).id)) == []  # nothing half-delivered
     await store.update_account(b.id, quota_bytes=0)
     res = await store.deliver(raw, [Recipient(a.id, (await inbox(store, a)).id),
                                     Recipient(b.id, (await inbox(store, b)).id, (SEEN,))])
@@ -181,7 +181,7 @@ async def test_copy_and_move_keep_flags_and_blob(store):
     assert c.pairs == [(1, 1), (3, 2)] and c.uidvalidity == arch.uidvalidity
     m = await store.move(acct.id, box.id, [2], arch.id)
     assert m.pairs == [(2, 3)]
-    assert await store.uids(acct.id, box.id) == [1, 3]
+    assert list(await store.uids(acct.id, box.id)) == [1, 3]
     assert [e.flags for e in await store.entries(acct.id, arch.id)] == [(FLAGGED,)] * 3
     src = await store.fetch(acct.id, box.id, [1])
     dst = await store.fetch(acct.id, arch.id, [1])
@@ -246,7 +246,7 @@ async def test_quota_refuses_append(store):
     box = await inbox(store, acct)
     with pytest.raises(QuotaExceeded):
         await store.append(acct.id, box.id, make_message(body="y" * 2000))
-    assert await store.uids(acct.id, box.id) == []
+    assert list(await store.uids(acct.id, box.id)) == []
 
 
 async def test_append_many_is_all_or_nothing(store):
@@ -278,7 +278,7 @@ async def test_change_by_another_process_reaches_waiters(store, tmp_path):
         with store.notifier.subscribe(acct.id) as sub:
             await other.append(acct.id, box.id, make_message("from the CLI"))
             assert await sub.wait(5) is True
-        assert await store.uids(acct.id, box.id) == [1]
+        assert list(await store.uids(acct.id, box.id)) == [1]
     finally:
         await other.close()
 
@@ -293,7 +293,33 @@ async def test_hidden_entries_are_hidden_only_from_pop3(store):
     await store.store_flags(acct.id, box.id, [1], "set", [SEEN])
     assert await store.hidden_uids(acct.id, box.id) == {1}
     await store.append(acct.id, box.id, make_message())
-    assert [uid for uid, _ in await store.visible_sizes(acct.id, box.id)] == [2]
+    assert list((await store.visible_sizes(acct.id, box.id)).uids) == [2]
+    await store.set_hidden(acct.id, box.id, [1], hidden=False)
+    listing = await store.visible_sizes(acct.id, box.id)
+    assert list(listing.uids) == [1, 2] and listing.total == sum(listing.sizes) > 0
+
+
+async def test_listings_follow_every_change_including_another_process(store, tmp_path):
+    """uids() and visible_sizes() may be shared while a mailbox is unchanged; any change to it,
+    here or in another process on the same data, shows at the next call."""
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    for i in range(3):
+        await store.append(acct.id, box.id, make_message(f"m{i}"))
+    assert list(await store.uids(acct.id, box.id)) == [1, 2, 3]
+    assert list((await store.visible_sizes(acct.id, box.id)).uids) == [1, 2, 3]
+    await store.remove(acct.id, box.id, [2])
+    assert list(await store.uids(acct.id, box.id)) == [1, 3]
+    await store.set_hidden(acct.id, box.id, [3])
+    assert list((await store.visible_sizes(acct.id, box.id)).uids) == [1]
+    other = await open_store("sqlite", tmp_path)  # same data directory: another "process"
+    try:
+        await other.append(acct.id, box.id, make_message("from the CLI"))
+        await other.set_hidden(acct.id, box.id, [3], hidden=False)
+        assert list(await store.uids(acct.id, box.id)) == [1, 3, 4]
+        assert list((await store.visible_sizes(acct.id, box.id)).uids) == [1, 3, 4]
+    finally:
+        await other.close()
 
 
 async def test_metadata_set_get_delete(store):

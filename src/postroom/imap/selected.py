@@ -16,15 +16,13 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Iterable
 
 from postroom.imap.args import compress_uids
-from postroom.store.api import SYSTEM_FLAGS, Mailbox, NotFound
+from postroom.store.api import SYSTEM_FLAGS, UID_TYPECODE, Mailbox, NotFound
 
 if TYPE_CHECKING:
     from postroom.imap.session import Session
 
 
-# The array type code of 32-bit unsigned numbers ("I" where an int is 4 bytes, as it is on
-# every platform Python supports in practice; "L" otherwise).
-_UID = "I" if array("I").itemsize == 4 else "L"
+_UID = UID_TYPECODE
 
 
 class UidMap(array):

@@ -182,7 +182,6 @@ Effect = Reply | Login | Authenticate | StartTLS | Retrieve | Update
 # --- the maildrop snapshot ------------------------------------------------------------------------
 
 class MaildropMessage(NamedTuple):
-    # A tuple: a login makes one per message in the maildrop.
     uid: int
     size: int
 
@@ -190,10 +189,25 @@ class MaildropMessage(NamedTuple):
 @dataclass
 class Maildrop:
     """The messages as they were at login: numbers 1..n stay theirs for the whole session
-    whatever other doors do meanwhile (RFC 1939 §5 fixes them for the session)."""
+    whatever other doors do meanwhile (RFC 1939 §5 fixes them for the session).
+
+    ``uids`` and ``sizes`` (message n is at index n - 1) may be the store's shared listing
+    (``store.api.Listing``): read-only here, so a login costs no per-message object."""
     uidvalidity: int
-    messages: list[MaildropMessage]
+    uids: Sequence[int]
+    sizes: Sequence[int]
+    total: int = -1                                     # sum(sizes); computed when not given
     deleted: set[int] = field(default_factory=set)      # message numbers marked by DELE
+
+    def __post_init__(self) -> None:
+        if self.total < 0:
+            self.total = sum(self.sizes)
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    def message(self, number: int) -> MaildropMessage:
+        return MaildropMessage(self.uids[number - 1], self.sizes[number - 1])
 
     def unique_id(self, msg: MaildropMessage) -> str:
         # RFC 1939 §7: 1-70 characters in 0x21..0x7E, the same for the same message in every
@@ -201,9 +215,14 @@ class Maildrop:
         return f"{self.uidvalidity:x}.{msg.uid:x}"
 
     def live(self) -> Iterator[tuple[int, MaildropMessage]]:
-        for number, msg in enumerate(self.messages, 1):
-            if number not in self.deleted:
-                yield number, msg
+        deleted = self.deleted
+        for number, (uid, size) in enumerate(zip(self.uids, self.sizes), 1):
+            if number not in deleted:
+                yield number, MaildropMessage(uid, size)
+
+    def live_count_and_size(self) -> tuple[int, int]:
+        gone = sum(self.sizes[n - 1] for n in self.deleted)
+        return len(self.uids) - len(self.deleted), self.total - gone
 
 
 class _NoSuchMessage(Exception):
@@ -312,8 +331,7 @@ class Session:
         if self.state is State.TRANSACTION:
             self.state = State.UPDATE
             assert self.maildrop is not None
-            return Update(tuple(self.maildrop.messages[n - 1].uid
-                                for n in sorted(self.maildrop.deleted)))
+            return Update(tuple(self.maildrop.uids[n - 1] for n in sorted(self.maildrop.deleted)))
         return Reply(ok("Bye"), close=True)
 
     def _plaintext_refused(self) -> Reply | None:
@@ -376,9 +394,7 @@ class Session:
     def logged_in(self, maildrop: Maildrop) -> Reply:
         self.state = State.TRANSACTION
         self.maildrop = maildrop
-        count = len(maildrop.messages)
-        size = sum(m.size for m in maildrop.messages)
-        return Reply(ok(f"Logged in: {count} messages ({size} octets)"))
+        return Reply(ok(f"Logged in: {len(maildrop)} messages ({maildrop.total} octets)"))
 
     def login_failed(self, reason: str, *, temporary: bool = False) -> Reply:
         if temporary:
@@ -424,19 +440,19 @@ class Session:
         if not (arg.isascii() and arg.isdigit()) or len(arg) > 9:
             raise _NoSuchMessage("Invalid message number")
         number = int(arg)
-        if not 1 <= number <= len(self.maildrop.messages):
+        if not 1 <= number <= len(self.maildrop):
             raise _NoSuchMessage("No such message")
         if number in self.maildrop.deleted:
             raise _NoSuchMessage("Message already deleted")
-        return number, self.maildrop.messages[number - 1]
+        return number, self.maildrop.message(number)
 
     def _cmd_noop(self, args: list[str]) -> Effect:
         return Reply(ok())
 
     def _cmd_stat(self, args: list[str]) -> Effect:
         assert self.maildrop is not None
-        live = [m for _, m in self.maildrop.live()]
-        return Reply(ok(f"{len(live)} {sum(m.size for m in live)}"))
+        count, size = self.maildrop.live_count_and_size()
+        return Reply(ok(f"{count} {size}"))
 
     def _cmd_list(self, args: list[str]) -> Effect:
         assert self.maildrop is not None
@@ -446,10 +462,9 @@ class Session:
             except _NoSuchMessage as e:
                 return Reply(err(str(e)))
             return Reply(ok(f"{number} {msg.size}"))
-        live = list(self.maildrop.live())
-        size = sum(m.size for _, m in live)
-        return Reply(multiline(ok(f"{len(live)} messages ({size} octets)"),
-                               [f"{n} {m.size}" for n, m in live]))
+        count, size = self.maildrop.live_count_and_size()
+        return Reply(multiline(ok(f"{count} messages ({size} octets)"),
+                               [f"{n} {m.size}" for n, m in self.maildrop.live()]))
 
     def _cmd_uidl(self, args: list[str]) -> Effect:
         md = self.maildrop
@@ -492,9 +507,8 @@ class Session:
     def _cmd_rset(self, args: list[str]) -> Effect:
         assert self.maildrop is not None
         self.maildrop.deleted.clear()
-        count = len(self.maildrop.messages)
-        size = sum(m.size for m in self.maildrop.messages)
-        return Reply(ok(f"Maildrop has {count} messages ({size} octets)"))
+        return Reply(ok(f"Maildrop has {len(self.maildrop)} messages "
+                        f"({self.maildrop.total} octets)"))
 
 
 # --- SASL lines (RFC 5034 §4) ---------------------------------------------------------------------

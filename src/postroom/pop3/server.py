@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from postroom.auth.sasl import AuthFailed, UnknownMechanism
 from postroom.context import ServerContext
@@ -21,8 +23,8 @@ from postroom.log import connection_logger
 from postroom.pop3 import protocol
 from postroom.pop3.policy import apply_delete_policy
 from postroom.pop3.protocol import (Authenticate, LineBuffer, LineTooLong, Login, Maildrop,
-                                    MaildropMessage, Reply, Retrieve, SaslCancelled, Security,
-                                    Session, StartTLS, Update)
+                                    Reply, Retrieve, SaslCancelled, Security, Session, StartTLS,
+                                    Update)
 from postroom.store.api import Account, Mailbox, NotFound, StoreError, Subscription
 
 log = logging.getLogger("postroom.pop3")
@@ -101,13 +103,14 @@ class _Connection:
         self.account: Account | None = None
         self.mailbox: Mailbox | None = None
         self.log = connection_logger("pop3", self.peer_ip)
-        # The maildrop snapshot's uids, its blob addresses (and whether each is ready for the
-        # wire as it is), read a batch ahead at the first RETR of a batch, and which of its
-        # uids still exist: refreshed only when the store says the account changed, so most
-        # RETRs cost no store round trip.
-        self.uids: list[int] = []
+        # The maildrop snapshot's uids (the store's shared, read-only listing), its blob
+        # addresses (and whether each is ready for the wire as it is), read a batch ahead at
+        # the first RETR of a batch, and the mailbox's uids now (ascending; None while nothing
+        # changed since login): refreshed only when the store says the account changed, so
+        # most RETRs cost no store round trip.
+        self.uids: Sequence[int] = ()
         self.blobs: dict[int, tuple[str, bool]] = {}
-        self.present: set[int] = set()
+        self.present: Sequence[int] | None = None
         self.changes: Subscription | None = None
 
     def _log_command(self, line: bytes, reply: bytes) -> None:
@@ -268,20 +271,20 @@ class _Connection:
                 return self.session.maildrop_unavailable("No maildrop for this account",
                                                          temporary=False)
             self.changes = store.notifier.subscribe(account.id)
-            # Uids and sizes alone, in one query: a login lists, RETR reads.
-            rows = await store.visible_sizes(account.id, mailbox.id)
+            # Uids and sizes alone, shared while the mailbox is unchanged: a login lists, RETR
+            # reads.
+            listing = await store.visible_sizes(account.id, mailbox.id)
         except StoreError:
             log.exception("pop3: cannot open the maildrop of %s", account.email)
             return self.session.maildrop_unavailable("Cannot open the maildrop now",
                                                      temporary=True)
         self.account, self.mailbox = account, mailbox
         self.log.account = account.email
-        listing = [MaildropMessage(uid, size) for uid, size in rows]
-        self.uids = [m.uid for m in listing]
-        self.present = set(self.uids)
+        self.uids = listing.uids
         log.info("pop3 login %s ip=%s tls=%s messages=%d", account.email, self.peer_ip,
-                 self.tls, len(listing))
-        return self.session.logged_in(Maildrop(mailbox.uidvalidity, listing))
+                 self.tls, len(listing.uids))
+        return self.session.logged_in(Maildrop(mailbox.uidvalidity, listing.uids, listing.sizes,
+                                               listing.total))
 
     async def _retrieve(self, effect: Retrieve) -> Reply:
         assert self.account is not None and self.mailbox is not None
@@ -290,8 +293,8 @@ class _Connection:
             # An IMAP client may have expunged it meanwhile: the snapshot is checked against
             # the store whenever the account changed.
             if self.changes is not None and self.changes.poll():
-                self.present = set(await store.uids(self.account.id, self.mailbox.id))
-            if effect.uid not in self.present:
+                self.present = await store.uids(self.account.id, self.mailbox.id)
+            if self.present is not None and not _holds(self.present, effect.uid):
                 return self.session.message_gone()
             if effect.uid not in self.blobs:
                 await self._read_ahead(effect.number)
@@ -323,3 +326,8 @@ class _Connection:
             log.exception("pop3: UPDATE failed for %s", self.account.email)
             return self.session.updated(type(e).__name__)
         return self.session.updated()
+
+
+def _holds(ascending: Sequence[int], uid: int) -> bool:
+    i = bisect_left(ascending, uid)
+    return i < len(ascending) and ascending[i] == uid

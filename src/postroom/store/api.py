@@ -9,11 +9,17 @@ the RFC 5322-world names (``\\Seen``, keywords), ENVELOPE/BODYSTRUCTURE are opaq
 from __future__ import annotations
 
 import abc
+from array import array
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from postroom.mail.message import ParsedMessage
 from postroom.store.search import Criteria
+
+
+# The array type code of 32-bit unsigned numbers, a UID (RFC 9051 §2.3.1.1): "I" where an int
+# is 4 bytes, as on every platform Python supports in practice; "L" otherwise.
+UID_TYPECODE = "I" if array("I").itemsize == 4 else "L"
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -237,6 +243,16 @@ class CopyResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Listing:
+    """A POP3 maildrop listing: the uids of the entries not hidden, ascending, and their sizes,
+    as two compact arrays. The store may hand the same object to every session that asks while
+    the mailbox is unchanged (no per-login copy of 10,000 pairs): treat it as read-only."""
+    uids: Sequence[int]
+    sizes: Sequence[int]
+    total: int              # sum(sizes)
+
+
+@dataclass(frozen=True, slots=True)
 class Changes:
     """What changed in one mailbox after a modseq: read off the change log."""
     modseq: int                     # the mailbox's highest modseq now
@@ -407,8 +423,9 @@ class Store(abc.ABC):
         A recipient over quota makes the whole delivery fail (QuotaExceeded)."""
 
     @abc.abstractmethod
-    async def uids(self, account_id: int, mailbox_id: int) -> list[int]:
-        """Every uid in the mailbox, ascending (a session's message-number map)."""
+    async def uids(self, account_id: int, mailbox_id: int) -> Sequence[int]:
+        """Every uid in the mailbox, ascending (a session's message-number map). The store may
+        hand the same sequence to every caller while the mailbox is unchanged: read-only."""
 
     @abc.abstractmethod
     async def entries(self, account_id: int, mailbox_id: int,
@@ -463,9 +480,9 @@ class Store(abc.ABC):
     async def hidden_uids(self, account_id: int, mailbox_id: int) -> set[int]: ...
 
     @abc.abstractmethod
-    async def visible_sizes(self, account_id: int, mailbox_id: int) -> list[tuple[int, int]]:
-        """(uid, size) of every entry not hidden from POP3, ascending: a POP3 maildrop listing
-        in one query."""
+    async def visible_sizes(self, account_id: int, mailbox_id: int) -> Listing:
+        """Uid and size of every entry not hidden from POP3, ascending: a POP3 maildrop listing
+        in one call (read-only, see Listing)."""
 
     async def flush_index(self) -> None:
         """Returns once every stored message is in the search index. Searches are right before

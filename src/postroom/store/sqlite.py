@@ -16,6 +16,9 @@ import os
 import sqlite3
 import threading
 import time
+from array import array
+from collections import OrderedDict
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -26,8 +29,9 @@ from postroom.store.api import (
     DEFAULT_MAILBOXES, FLAG_BITS, FETCH_BODY, FETCH_BODYSTRUCTURE, FETCH_ENVELOPE, FETCH_PARTS,
     FETCH_PREVIEW, FETCH_SORT, FETCH_THREADING, ROLE_INBOX,
     SEPARATOR, Account, AlreadyExists, Alias, AppendResult, Changes, Conflict, CopyResult, Domain,
-    Entry, FlagChange, InvalidName, Mailbox, MailboxStatus, MessageRow, NotFound, QueuedMessage,
-    QuotaExceeded, Recipient, ScramCredentials, Store, StoreFlagsResult, flags_of,
+    Entry, FlagChange, InvalidName, Listing, Mailbox, MailboxStatus, MessageRow, NotFound,
+    QueuedMessage, QuotaExceeded, Recipient, ScramCredentials, Store, StoreFlagsResult,
+    UID_TYPECODE, flags_of,
 )
 from postroom.store.blobs import Blobs, blob_hash
 from postroom.store.changes import ChangeBroadcast
@@ -130,6 +134,11 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         self._unindexed = 0          # text rows waiting for the trigram index (approximate)
         self._indexing = False
         self._index_timer: asyncio.TimerHandle | None = None
+        # Per-mailbox uid arrays and POP3 listings, keyed by the mailbox's highest modseq (every
+        # change to its entries, hidden ones included, raises it, in this process or another):
+        # many sessions opening one unchanged mailbox share one array instead of each building
+        # a list of 10,000 ints. Store thread only.
+        self._listings: OrderedDict[tuple[str, int], tuple[int, Any]] = OrderedDict()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -1026,12 +1035,31 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
 
     # ------------------------------------------------------------------ messages: reading
 
-    async def uids(self, account_id: int, mailbox_id: int) -> list[int]:
-        def q():
-            self._check_mailbox(account_id, mailbox_id)
-            return [r[0] for r in self._conn.execute(
-                "SELECT uid FROM entries WHERE mailbox_id=? ORDER BY uid", (mailbox_id,))]
-        return await self._run(q)
+    async def uids(self, account_id: int, mailbox_id: int) -> Sequence[int]:
+        def build():
+            return array(UID_TYPECODE, chain.from_iterable(self._conn.execute(
+                "SELECT uid FROM entries WHERE mailbox_id=? ORDER BY uid", (mailbox_id,))))
+        return await self._run(self._listing, "uids", account_id, mailbox_id, build)
+
+    _LISTINGS_KEPT = 64
+
+    def _listing(self, kind: str, account_id: int, mailbox_id: int, build: Callable) -> Any:
+        """``build()``'s result for this mailbox, rebuilt only when its modseq has moved."""
+        row = self._conn.execute("SELECT highestmodseq FROM mailboxes WHERE id=? AND "
+                                 "account_id=?", (mailbox_id, account_id)).fetchone()
+        if row is None:
+            raise NotFound("no such mailbox")
+        key = (kind, mailbox_id)
+        hit = self._listings.get(key)
+        if hit is not None and hit[0] == row[0]:
+            self._listings.move_to_end(key)
+            return hit[1]
+        value = build()
+        self._listings[key] = (row[0], value)
+        self._listings.move_to_end(key)
+        if len(self._listings) > self._LISTINGS_KEPT:
+            self._listings.popitem(last=False)
+        return value
 
     def _check_mailbox(self, account_id: int, mailbox_id: int) -> None:
         if self._conn.execute("SELECT 1 FROM mailboxes WHERE id=? AND account_id=?",
@@ -1248,14 +1276,22 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             op = "flags | 32" if hidden else "flags & ~32"
             conn.execute(f"UPDATE entries SET flags = {op} WHERE mailbox_id=? AND "
                          f"{cond.replace('e.uid', 'uid')}", (mailbox_id, *params))
+            # No entry's modseq moves (hiding is POP3's own state, no flag), but the mailbox's
+            # does, so cached listings (_listing) see the change.
+            modseq = tx.bump(conn, account_id)
+            conn.execute("UPDATE mailboxes SET highestmodseq=? WHERE id=?", (modseq, mailbox_id))
         await self._write(tx_fn)
 
-    async def visible_sizes(self, account_id: int, mailbox_id: int) -> list[tuple[int, int]]:
-        def q():
-            self._check_mailbox(account_id, mailbox_id)
-            return self._conn.execute("SELECT uid, size FROM entries WHERE mailbox_id=? AND "
-                                      "flags & 32 = 0 ORDER BY uid", (mailbox_id,)).fetchall()
-        return await self._run(q)
+    async def visible_sizes(self, account_id: int, mailbox_id: int) -> Listing:
+        def build():
+            uids, sizes = array("q"), array("q")
+            for uid, size in self._conn.execute(
+                    "SELECT uid, size FROM entries WHERE mailbox_id=? AND flags & 32 = 0 "
+                    "ORDER BY uid", (mailbox_id,)):
+                uids.append(uid)
+                sizes.append(size)
+            return Listing(uids, sizes, sum(sizes))
+        return await self._run(self._listing, "visible", account_id, mailbox_id, build)
 
     async def hidden_uids(self, account_id: int, mailbox_id: int) -> set[int]:
         def q():

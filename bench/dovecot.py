@@ -32,6 +32,14 @@ pop3_uidl_format = %08Xu%08Xv
 default_process_limit = 2000
 default_client_limit = 20000
 default_vsz_limit = 1G
+# The benchmark's clients are one user on one address: the per-user+IP cap (10 by default)
+# would refuse the concurrent workloads; Postroom's own cap is raised the same way.
+protocol imap {{
+  mail_max_userip_connections = 100000
+}}
+protocol pop3 {{
+  mail_max_userip_connections = 100000
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/passwd

@@ -35,12 +35,14 @@ class UidMap(array):
 _shared: "weakref.WeakValueDictionary[int, UidMap]" = weakref.WeakValueDictionary()
 
 
-def _share(mailbox_id: int, uids: UidMap) -> UidMap:
+def _share(mailbox_id: int, uids: Iterable[int]) -> UidMap:
+    """The shared map equal to ``uids``, or a new one that becomes the shared one."""
     current = _shared.get(mailbox_id)
     if current is not None and current == uids:   # array equality: a C compare
         return current
-    _shared[mailbox_id] = uids
-    return uids
+    made = uids if isinstance(uids, UidMap) else UidMap(_UID, uids)
+    _shared[mailbox_id] = made
+    return made
 
 
 def flag_list(flags: Iterable[str]) -> str:
@@ -60,7 +62,7 @@ class SelectedMailbox:
         self.readonly = readonly
         # 4 bytes per message (a UID is a 32-bit number, RFC 9051 §2.3.1.1), shared between
         # sessions that hold the same map: treat self.uids as read-only outside _edit().
-        self.uids = _share(self.id, UidMap(_UID, uids))
+        self.uids = _share(self.id, uids)
         self.modseq = modseq              # changes up to here are reflected in self.uids
         self.uidnext = mailbox.uidnext
         self.pending_expunge: set[int] = set()

@@ -32,6 +32,10 @@ log = logging.getLogger("postroom.pop3")
 READ_SIZE = 64 * 1024
 # Messages whose blob addresses one RETR reads ahead.
 READ_AHEAD = 256
+# Clients download in order (RETR 1, 2, 3 ...): a RETR whose body was not read ahead reads its
+# own and the next ones', up to these bounds (memory per session), in one hop off the loop.
+BODIES_AHEAD = 32
+BODY_BYTES_AHEAD = 256 * 1024
 
 
 class _NotBase64(Exception):
@@ -110,6 +114,7 @@ class _Connection:
         # most RETRs cost no store round trip.
         self.uids: Sequence[int] = ()
         self.blobs: dict[int, tuple[str, bool]] = {}
+        self.bodies: dict[int, bytes] = {}
         self.present: Sequence[int] | None = None
         self.changes: Subscription | None = None
 
@@ -301,8 +306,10 @@ class _Connection:
             if effect.uid not in self.blobs:
                 return self.session.message_gone()
             blob, wire_ready = self.blobs[effect.uid]
-            # With the end given, the store reads small blobs without a thread hop.
-            raw = await store.read_blob(blob, 0, effect.size)
+            raw = self.bodies.pop(effect.uid, None)
+            if raw is None:
+                await self._read_bodies_ahead(effect.number)
+                raw = self.bodies.pop(effect.uid)
         except (NotFound, FileNotFoundError):
             return self.session.message_gone()
         return self.session.message(raw, effect.size, effect.body_lines, wire_ready)
@@ -315,6 +322,23 @@ class _Connection:
         rows = await self.ctx.store.fetch_tuples(self.account.id, self.mailbox.id, batch,
                                                  ("blob", "wire_ready"))
         self.blobs.update((uid, (blob, bool(ready))) for uid, _, _, blob, ready in rows)
+
+    async def _read_bodies_ahead(self, number: int) -> None:
+        """Message ``number``'s body, and the next ones' within the bounds, into self.bodies."""
+        maildrop = self.session.maildrop
+        assert maildrop is not None
+        self.bodies.clear()
+        wanted: list[tuple[int, int]] = []
+        total = 0
+        for n in range(number, min(number + BODIES_AHEAD, len(maildrop) + 1)):
+            uid, size = maildrop.uids[n - 1], maildrop.sizes[n - 1]
+            if wanted and (total + size > BODY_BYTES_AHEAD or uid not in self.blobs):
+                break
+            wanted.append((uid, size))
+            total += size
+        bodies = await self.ctx.store.read_blobs([(self.blobs[uid][0], 0, size)
+                                                  for uid, size in wanted])
+        self.bodies.update(zip((uid for uid, _ in wanted), bodies))
 
     async def _update(self, effect: Update) -> Reply:
         assert self.account is not None and self.mailbox is not None

@@ -10,7 +10,7 @@ import pytest
 from postroom.store import search as S
 from postroom.store.api import (
     DELETED, FLAGGED, SEEN, AlreadyExists, Conflict, InvalidName, NotFound, QuotaExceeded,
-    Recipient, ROLE_TRASH,
+    ORDER_KEYS, Recipient, ROLE_TRASH,
 )
 from tests.conftest import BODY_SIZES, make_message, open_store, stored_blobs
 
@@ -468,3 +468,44 @@ async def test_ids_of_deleted_accounts_and_mailboxes_are_never_given_again(store
     await store.delete_account(a.id)
     b = await new_account(store, "b@example.test")
     assert b.id != a.id
+
+
+async def test_search_order_matches_rfc5256_rules(store):
+    """Every ORDER_KEYS key, ascending and descending, against the rule written out in Python:
+    missing values sort as empty (or, for "date", as the internal date), ties by uid."""
+    import random
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    rnd = random.Random(7)
+    for i in range(40):
+        date = 1_700_000_000 + rnd.choice([0, 86400, 3 * 86400])
+        raw = make_message(rnd.choice(["Re: b", "a", "Fwd: c", "A", "é"]),
+                           "x" * rnd.choice([10, 200, 10]),
+                           sender=rnd.choice(["Zed <z@example.org>", "amy@example.org",
+                                              "Émile <e@example.org>"]),
+                           to=rnd.choice(["b@example.test", "Ann <a@example.test>"]),
+                           date=date)
+        if i % 7 == 0:  # no Date: header; "date" then falls back to the internal date
+            raw = raw.replace(b"Date: ", b"X-Old-Date: ")
+        await store.append(acct.id, box.id, raw, internal_date=1_600_000_000 + rnd.randrange(9))
+    fields = {"arrival": "internal_date", "date": "sent_date", "size": "size",
+              "subject": "sort_subject", "from": "sort_from", "to": "sort_to", "cc": "sort_cc",
+              "display_from": "display_from", "display_to": "display_to"}
+    assert set(fields) == set(ORDER_KEYS)
+    names = list(fields.values())
+    rows = await store.fetch_tuples(acct.id, box.id, range(1, 41), names)
+
+    def value(row, key):
+        v = row[3 + names.index(fields[key])]
+        if key == "date" and v is None:
+            return row[3 + names.index("internal_date")]
+        return v if key in ("arrival", "date", "size") else (v or "")
+    for key in ORDER_KEYS:
+        for desc in (False, True):
+            want = sorted(rows, key=lambda r: value(r, key), reverse=desc)  # stable: uid ties
+            got = await store.search(acct.id, box.id, S.All(), [(key, desc)])
+            assert got == [r[0] for r in want], (key, desc)
+    two = sorted(sorted(rows, key=lambda r: value(r, "size"), reverse=True),
+                 key=lambda r: value(r, "subject"))
+    assert await store.search(acct.id, box.id, S.All(), [("subject", False), ("size", True)]) \
+        == [r[0] for r in two]

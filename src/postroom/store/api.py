@@ -22,6 +22,14 @@ from postroom.store.search import Criteria
 UID_TYPECODE = "I" if array("I").itemsize == 4 else "L"
 
 
+# What a search can be ordered by (RFC 5256 §3 SORT, RFC 5957 DISPLAY): "arrival" is the
+# internal date, "date" the Date: header (the internal date when it has none), "subject" the
+# base subject, "from"/"to"/"cc" the first address's mailbox, the display ones its display
+# name; all as the parser stored them at delivery.
+ORDER_KEYS = ("arrival", "date", "size", "subject", "from", "to", "cc", "display_from",
+              "display_to")
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 class StoreError(Exception):
@@ -468,8 +476,11 @@ class Store(abc.ABC):
         """Copy then remove from the source, atomically (RFC 6851)."""
 
     @abc.abstractmethod
-    async def search(self, account_id: int, mailbox_id: int, criteria: Criteria) -> list[int]:
-        """UIDs matching ``criteria``, ascending. Text keys use the trigram index."""
+    async def search(self, account_id: int, mailbox_id: int, criteria: Criteria,
+                     order: Sequence[tuple[str, bool]] = ()) -> list[int]:
+        """UIDs matching ``criteria``: ascending, or in ``order``, a list of (key of
+        ORDER_KEYS, descending), ties in ascending uid order (RFC 5256 §3). Text keys use the
+        trigram index."""
 
     @abc.abstractmethod
     async def set_hidden(self, account_id: int, mailbox_id: int, uids: Sequence[int],

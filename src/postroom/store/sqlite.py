@@ -1302,14 +1302,25 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
 
     # ------------------------------------------------------------------ search
 
-    async def search(self, account_id: int, mailbox_id: int, criteria: S.Criteria) -> list[int]:
+    # ORDER_KEYS as SQL; text compares as BINARY, which on UTF-8 is code point order.
+    _ORDER_SQL = {"arrival": "m.internal_date", "date": "coalesce(m.sent_date, m.internal_date)",
+                  "size": "e.size", "subject": "coalesce(m.sort_subject, '')",
+                  "from": "coalesce(m.sort_from, '')", "to": "coalesce(m.sort_to, '')",
+                  "cc": "coalesce(m.sort_cc, '')", "display_from": "coalesce(m.display_from, '')",
+                  "display_to": "coalesce(m.display_to, '')"}
+
+    async def search(self, account_id: int, mailbox_id: int, criteria: S.Criteria,
+                     order: Sequence[tuple[str, bool]] = ()) -> list[int]:
+        order_by = "".join(f"{self._ORDER_SQL[key]}{' DESC' if desc else ''}, "
+                           for key, desc in order) + "e.uid"
+
         def q():
             self._check_mailbox(account_id, mailbox_id)
             post: list[S.Text] = []
             where, params = self._compile(criteria, post)
             rows = self._conn.execute(
                 f"SELECT e.uid, m.blob FROM entries e JOIN messages m ON m.id = e.message_id "
-                f"WHERE e.mailbox_id=? AND ({where}) ORDER BY e.uid",
+                f"WHERE e.mailbox_id=? AND ({where}) ORDER BY {order_by}",
                 (mailbox_id, *params)).fetchall()
             if not post:
                 return [r[0] for r in rows]

@@ -6,7 +6,6 @@ REFERENCES). The keys become a store.search Criteria tree; the store evaluates i
 from __future__ import annotations
 
 import time
-from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from postroom.imap.args import (Args, Bad, No, as_text, compress_uids, flag, number,
@@ -261,27 +260,10 @@ async def _rows(s: "Session", view: SelectedMailbox, uids: list[int], columns
 
 # --- SORT (RFC 5256 §3, RFC 5957) ---------------------------------------------------------------
 
-SORT_CHUNK = 5000
-_SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM",
-              "DISPLAYTO")
-
-
-# The index field each sort key reads (store.fetch_tuples); DATE falls back to the internal
-# date when the Date: header is missing or unparsable (RFC 5256 §3).
-_SORT_FIELDS = {"ARRIVAL": "internal_date", "DATE": "sent_date", "SIZE": "size",
-                "SUBJECT": "sort_subject", "FROM": "sort_from", "TO": "sort_to", "CC": "sort_cc",
-                "DISPLAYFROM": "display_from", "DISPLAYTO": "display_to"}
-
-
-def _sort_value(key: str, fields: list[str]):
-    """The sort key function over fetch_tuples rows (uid, modseq, flags, *fields)."""
-    i = 3 + fields.index(_SORT_FIELDS[key])
-    if key == "DATE":
-        j = 3 + fields.index("internal_date")
-        return lambda row: row[i] if row[i] is not None else row[j]
-    if key in ("ARRIVAL", "SIZE"):
-        return itemgetter(i)
-    return lambda row: row[i] or ""
+# The store's order key (store.api.ORDER_KEYS) of each SORT key.
+_SORT_ORDER = {"ARRIVAL": "arrival", "DATE": "date", "SIZE": "size", "SUBJECT": "subject",
+               "FROM": "from", "TO": "to", "CC": "cc", "DISPLAYFROM": "display_from",
+               "DISPLAYTO": "display_to"}
 
 
 async def sort(s: "Session", cmd: Command) -> str:
@@ -296,7 +278,7 @@ async def sort(s: "Session", cmd: Command) -> str:
         if k == "REVERSE":
             reverse = True
             continue
-        if k not in _SORT_KEYS:
+        if k not in _SORT_ORDER:
             raise Bad(f"Unknown sort key {k[:30]}")
         program.append((k, reverse))
         reverse = False
@@ -306,18 +288,14 @@ async def sort(s: "Session", cmd: Command) -> str:
     if cs not in CHARSETS:
         raise No("Unsupported charset", "BADCHARSET (" + " ".join(CHARSETS) + ")")
     criteria = _Keys(s, a.tokens[a.i:]).all()
-    uids = [u for u in await s.store.search(view.account_id, view.id, criteria)
-            if view.seq_of(u) is not None]
-    fields = list(dict.fromkeys([_SORT_FIELDS[k] for k, _ in program] + ["internal_date"]))
-    rows: list[tuple] = []
-    for i in range(0, len(uids), SORT_CHUNK):
-        rows += await s.store.fetch_tuples(view.account_id, view.id, uids[i:i + SORT_CHUNK],
-                                           fields)
-    # Stable sorts from the last key to the first; ties end in uid (= sequence) order, which
-    # is the order the rows come in.
-    for key, rev in reversed(program):
-        rows.sort(key=_sort_value(key, fields), reverse=rev)
-    ids = [row[0] for row in rows] if by_uid else [view.seq_of(row[0]) for row in rows]
+    # The store sorts (ties in uid order, RFC 5256 §3); messages this session has not been
+    # told of yet (no sequence number) are left out.
+    ordered = await s.store.search(view.account_id, view.id, criteria,
+                                   [(_SORT_ORDER[k], rev) for k, rev in program])
+    if by_uid:
+        ids = [u for u in ordered if view.seq_of(u) is not None]
+    else:
+        ids = [n for n in map(view.seq_of, ordered) if n is not None]
     s.untagged("SORT" + "".join(f" {i}" for i in ids))
     return "SORT completed"
 

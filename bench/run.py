@@ -111,9 +111,9 @@ tls_port = {p['https']}
                 if self.proc.poll() is not None:
                     break
                 time.sleep(0.1)
+        log = open(os.path.join(self.tmp, "serve.log")).read()[-3000:]
         self.stop()
-        raise RuntimeError("postroom did not start: " +
-                           open(os.path.join(self.tmp, "serve.log")).read()[-3000:])
+        raise RuntimeError("postroom did not start: " + log)
 
     def peak_kb(self) -> int:
         """Peak resident memory (VmHWM) summed over the server's processes."""

@@ -180,3 +180,20 @@ async def test_selected_mailbox_deleted_by_another_session_ends_with_bye(imap):
     a.w.write(b"n NOOP\r\n")
     line = await a.line()
     assert line.startswith(b"* BYE") or line.startswith(b"n OK"), line
+
+
+async def test_search_and_sort_leave_out_what_the_session_was_not_told_of(imap):
+    """Results hold only messages with a sequence number here: one delivered meanwhile is
+    announced after the answer (EXISTS), not numbered in it. 70 messages take SORT and SEARCH
+    through the bulk numbering path."""
+    for i in range(70):
+        await imap.deliver(subject=f"m{70 - i:02d}")
+    a = await selected(imap)
+    await imap.deliver(subject="m00 late")
+    res = await a.cmd("s SORT (SUBJECT) UTF-8 ALL")
+    assert res[0] == b"* SORT " + " ".join(str(n) for n in range(70, 0, -1)).encode() + b"\r\n"
+    assert b"* 71 EXISTS\r\n" in res[1:]
+    b = await selected(imap)
+    await imap.deliver(subject="later still")
+    res = await b.cmd("u UID SEARCH ALL")
+    assert res[0] == b"* SEARCH " + " ".join(str(n) for n in range(1, 72)).encode() + b"\r\n"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import weakref
 from array import array
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from postroom.imap.args import compress_uids
 from postroom.store.api import SYSTEM_FLAGS, UID_TYPECODE, Mailbox, NotFound
@@ -101,6 +101,22 @@ class SelectedMailbox:
         if i < len(self.uids) and self.uids[i] == uid:
             return i + 1
         return None
+
+    def known(self, uids: Iterable[int]) -> list[int]:
+        """The store's uids this session has sequence numbers for, in the given order.
+
+        A uid leaves the map only once the store reported it expunged, and new uids are always
+        above every older one, so of the uids the store still holds, the map has exactly those
+        up to its highest: one compare each, no lookup."""
+        top = self.uids[-1] if self.uids else 0
+        return [u for u in uids if u <= top]
+
+    def seqs_of(self, uids: Sequence[int]) -> list[int]:
+        """Sequence numbers of the uids the map holds (others left out), in the given order."""
+        if len(uids) < 64:
+            return [n for n in map(self.seq_of, uids) if n is not None]
+        get = dict(zip(self.uids, range(1, len(self.uids) + 1))).get
+        return [n for n in map(get, uids) if n is not None]
 
     def remove(self, session: "Session", uids: Iterable[int]) -> None:
         """Drops uids from the map and announces them (EXPUNGE or VANISHED)."""

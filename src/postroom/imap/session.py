@@ -68,6 +68,14 @@ class Connection:
             data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
         self.writer.write(data)
 
+    def write_pieces(self, pieces: list[bytes]) -> None:
+        """Several buffers in one write; uncompressed, the transport sends them as they are
+        (one writev), without joining them into a copy first."""
+        if self._deflate is not None:
+            self.write(b"".join(pieces))
+        else:
+            self.writer.writelines(pieces)
+
     async def drain(self) -> None:
         await self.writer.drain()
 
@@ -144,10 +152,9 @@ class Session:
 
     async def flush(self) -> None:
         if self._out:
-            data = b"".join(self._out)
-            self._out.clear()
+            pieces, self._out = self._out, []
             self._out_len = 0
-            self.conn.write(data)
+            self.conn.write_pieces(pieces)
         await self.conn.drain()
 
     async def maybe_flush(self, threshold: int = 256 * 1024) -> None:

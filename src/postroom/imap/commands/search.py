@@ -199,8 +199,8 @@ async def search(s: "Session", cmd: Command) -> str:
     keys = _Keys(s, a.tokens[a.i:])
     criteria = keys.all()
     uids = await s.store.search(view.account_id, view.id, criteria)
-    present = [u for u in uids if view.seq_of(u) is not None]
-    ids = present if by_uid else [view.seq_of(u) for u in present]
+    present = view.known(uids)
+    ids = present if by_uid else view.seqs_of(present)
     modseq = None
     if keys.max_modseq and present:
         modseq = max(e.modseq for e in await _entries(s, view, present))
@@ -292,10 +292,7 @@ async def sort(s: "Session", cmd: Command) -> str:
     # told of yet (no sequence number) are left out.
     ordered = await s.store.search(view.account_id, view.id, criteria,
                                    [(_SORT_ORDER[k], rev) for k, rev in program])
-    if by_uid:
-        ids = [u for u in ordered if view.seq_of(u) is not None]
-    else:
-        ids = [n for n in map(view.seq_of, ordered) if n is not None]
+    ids = view.known(ordered) if by_uid else view.seqs_of(ordered)
     s.untagged("SORT" + "".join(f" {i}" for i in ids))
     return "SORT completed"
 
@@ -463,8 +460,7 @@ async def thread(s: "Session", cmd: Command) -> str:
     if cs not in CHARSETS:
         raise No("Unsupported charset", "BADCHARSET (" + " ".join(CHARSETS) + ")")
     criteria = _Keys(s, a.tokens[a.i:]).all()
-    uids = [u for u in await s.store.search(view.account_id, view.id, criteria)
-            if view.seq_of(u) is not None]
+    uids = view.known(await s.store.search(view.account_id, view.id, criteria))
     rows = await _rows(s, view, uids, [api.FETCH_SORT, api.FETCH_THREADING])
 
     def ident(r: api.MessageRow):

@@ -409,6 +409,55 @@ async def test_idle_connection_is_logged_out(tmp_path):
         await env.store.close()
 
 
+async def test_commands_answered_as_they_arrive_keep_the_session_alive(tmp_path):
+    """Most commands are answered in the stream's callback while the session's task waits:
+    that activity still counts against the idle timeout; silence afterwards still ends it."""
+    env = await make_env(tmp_path, idle_timeout_seconds=1)
+    try:
+        def session():
+            c = login(env.port)
+            for _ in range(8):             # 2 s of NOOPs, twice the idle timeout
+                assert c.noop().startswith(b"+OK")
+                time.sleep(0.25)
+            time.sleep(1.5)
+            assert c._getline()[0].startswith(b"-ERR")
+        await run(session)
+    finally:
+        await env.door.stop()
+        await env.store.close()
+
+
+async def test_a_client_that_pipelines_and_does_not_read_gets_every_answer_in_order(pop3):
+    """Flow control: 320 RETRs of 40 KB (more than the socket buffers hold) sent at once, read only afterwards. The server stops
+    answering while the client is not reading (its buffer is bounded), then goes on; every
+    message arrives once, in order, whether read ahead or not."""
+    raw = [message(n, body=(f"{n:03d} " * 20 + "\r\n") * 500) for n in range(1, 41)]
+    for r in raw:
+        await pop3.deliver(r)
+
+    def session():
+        s = socket.create_connection(("127.0.0.1", pop3.port), timeout=20)
+        f = s.makefile("rb")
+        f.readline()
+        numbers = [n for _ in range(8) for n in range(1, 41)]
+        s.sendall(f"USER {USER}\r\nPASS {PASSWORD}\r\n".encode()
+                  + b"".join(b"RETR %d\r\n" % n for n in numbers) + b"QUIT\r\n")
+        time.sleep(0.5)                  # the server fills the socket and waits
+        assert f.readline().startswith(b"+OK") and f.readline().startswith(b"+OK")
+        got = []
+        for _ in numbers:
+            assert f.readline().startswith(b"+OK")
+            lines = []
+            while (line := f.readline()) != b".\r\n":
+                lines.append(line)
+            got.append(b"".join(lines))
+        assert f.readline().startswith(b"+OK")
+        s.close()
+        return numbers, got
+    numbers, got = await run(session)
+    assert got == [raw[n - 1] for n in numbers]
+
+
 async def test_retr_throughput_1000_messages_of_10kb(pop3):
     filler = ("x" * 76 + "\r\n") * 128                      # ~10 KB body
     raws = [message(n, filler) for n in range(1000)]

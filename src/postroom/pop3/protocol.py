@@ -555,6 +555,10 @@ class LineBuffer:
     def feed(self, data: bytes) -> None:
         self._buf += data
 
+    def __len__(self) -> int:
+        """Bytes received and not yet read as lines."""
+        return len(self._buf)
+
     def clear(self) -> None:
         """Drops what was received but not yet read: after STLS, plaintext that came with the
         command must not be taken as if it had been sent over TLS (RFC 2595 §4, RFC 3207 §4.2

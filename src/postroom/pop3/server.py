@@ -1,6 +1,8 @@
 """The POP3 door's sockets: a plain listener with STLS (RFC 2595 §4) and an implicit-TLS one
 (RFC 8314), each connection driving a ``protocol.Session`` and doing its effects against the
 store and the authenticator. The delete policy, applied in the UPDATE state, is in ``policy``.
+Bytes come and go through ``stream.LineStream``, which answers what needs no store call as it
+arrives (``_Connection._answer_here``); the rest is done by the connection's task.
 
 Several POP3 sessions may hold the same maildrop at once (as in Dovecot): each one's message
 numbers are a snapshot taken at login, so they cannot disturb each other, and RFC 1939 §8's
@@ -22,14 +24,13 @@ from postroom.listen import BACKLOG, bound_port, listen_socket, stop_serving
 from postroom.log import connection_logger
 from postroom.pop3 import protocol
 from postroom.pop3.policy import apply_delete_policy
-from postroom.pop3.protocol import (Authenticate, LineBuffer, LineTooLong, Login, Maildrop,
-                                    Reply, Retrieve, SaslCancelled, Security, Session, StartTLS,
-                                    Update)
+from postroom.pop3.protocol import (Authenticate, LineTooLong, Login, Maildrop, Reply,
+                                    Retrieve, SaslCancelled, Security, Session, StartTLS, Update)
+from postroom.pop3.stream import ANSWERED, EOF, TIMEOUT, LineStream
 from postroom.store.api import Account, Mailbox, NotFound, StoreError, Subscription
 
 log = logging.getLogger("postroom.pop3")
 
-READ_SIZE = 64 * 1024
 # Messages whose blob addresses one RETR reads ahead.
 READ_AHEAD = 256
 # Clients download in order (RETR 1, 2, 3 ...): a RETR whose body was not read ahead reads its
@@ -64,44 +65,43 @@ async def start(ctx: ServerContext) -> Pop3Door:
     settings = ctx.config.pop3
     bind = ctx.config.server.bind
 
-    def handler(implicit_tls: bool):
-        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            door._tasks.add(task)
-            try:
-                await _Connection(ctx, reader, writer, implicit_tls).run()
-            except asyncio.CancelledError:
-                # The door is stopping. Not re-raised: asyncio's stream callback would log a
-                # cancelled connection task as an error.
-                pass
-            finally:
-                door._tasks.discard(task)
-        return on_connect
+    loop = asyncio.get_running_loop()
 
-    plain = await asyncio.start_server(handler(False),
-                                       sock=listen_socket(ctx.config, settings.port),
-                                       backlog=BACKLOG)
-    secure = await asyncio.start_server(handler(True),
-                                        sock=listen_socket(ctx.config, settings.tls_port),
-                                        backlog=BACKLOG, ssl=ctx.tls)
+    def protocol(implicit_tls: bool):
+        def start_session(stream: LineStream) -> None:
+            task = loop.create_task(_serve(ctx, stream, implicit_tls))
+            door._tasks.add(task)
+            task.add_done_callback(door._tasks.discard)
+        return lambda: LineStream(settings.max_line_length, start_session)
+
+    plain = await loop.create_server(protocol(False),
+                                     sock=listen_socket(ctx.config, settings.port),
+                                     backlog=BACKLOG)
+    secure = await loop.create_server(protocol(True),
+                                      sock=listen_socket(ctx.config, settings.tls_port),
+                                      backlog=BACKLOG, ssl=ctx.tls)
     door._servers = [plain, secure]
     door.ports = {"pop3": bound_port(plain), "pop3s": bound_port(secure)}
     log.info("POP3 listening on %s ports %s", bind, door.ports)
     return door
 
 
+async def _serve(ctx: ServerContext, stream: LineStream, implicit_tls: bool) -> None:
+    try:
+        await _Connection(ctx, stream, implicit_tls).run()
+    except asyncio.CancelledError:
+        # The door is stopping. Not re-raised: the connection simply ends.
+        pass
+
+
 class _Connection:
-    def __init__(self, ctx: ServerContext, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, implicit_tls: bool) -> None:
+    def __init__(self, ctx: ServerContext, stream: LineStream, implicit_tls: bool) -> None:
         self.ctx = ctx
         self.settings = ctx.config.pop3
-        self.reader = reader
-        self.writer = writer
+        self.stream = stream
         self.tls = implicit_tls
-        peer = writer.get_extra_info("peername")
-        self.peer_ip: str = peer[0] if peer else ""
-        self.lines = LineBuffer(self.settings.max_line_length)
+        peer = stream.transport.get_extra_info("peername") if stream.transport else None
+        self.peer_ip: str = peer[0] if isinstance(peer, tuple) else ""
         self.session = Session(self._security(), hostname=ctx.hostname,
                                max_bad_commands=self.settings.max_bad_commands)
         self.account: Account | None = None
@@ -117,6 +117,7 @@ class _Connection:
         self.bodies: dict[int, bytes] = {}
         self.present: Sequence[int] | None = None
         self.changes: Subscription | None = None
+        self._stale = False      # the account changed since ``present`` was read
 
     def _log_command(self, line: bytes, reply: bytes) -> None:
         # The verb and the outcome only: never an argument (PASS, AUTH data) or content.
@@ -137,8 +138,9 @@ class _Connection:
             self.log.info("connect tls=%s", self.tls)
             await self._send(self.session.greeting())
             while True:
-                line = await self._read_line()
-                effect = self.session.receive(line)
+                line, effect = await self._next(self._answer_here)
+                if effect is None:
+                    effect = self.session.receive(line)
                 if isinstance(effect, Reply):
                     reply = effect
                 elif isinstance(effect, Retrieve):
@@ -159,7 +161,7 @@ class _Connection:
                 await self._send(reply)
         except _Closed:
             pass
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as e:
+        except (ConnectionError, ssl.SSLError) as e:
             log.debug("pop3 connection from %s lost: %s", self.peer_ip, e)
         except asyncio.CancelledError:
             raise
@@ -169,60 +171,75 @@ class _Connection:
         finally:
             if self.changes is not None:
                 self.changes.close()
-            self.writer.close()
-            try:
-                await asyncio.wait_for(self.writer.wait_closed(), 5)
-            except (ConnectionError, ssl.SSLError, asyncio.TimeoutError, OSError):
-                pass
+            self.stream.close()
+
+    def _answer_here(self, line: bytes) -> object:
+        """Runs in the stream's data_received: answers the line at once when that needs no
+        store call (most commands, and RETR of a body read ahead); else hands the effect to
+        the task."""
+        effect = self.session.receive(line)
+        if isinstance(effect, Reply) and not effect.close:
+            reply: Reply | None = effect
+        elif isinstance(effect, Retrieve):
+            reply = self._retrieve_now(effect)
+        else:
+            reply = None
+        if reply is None:
+            return line, effect
+        self._log_command(line, reply.data)
+        self.stream.write(reply.data, *reply.more)
+        return ANSWERED
 
     # -- I/O
 
     async def _send(self, reply: Reply) -> None:
         if reply.data:
-            if reply.more:
-                self.writer.writelines((reply.data, *reply.more))
-            else:
-                self.writer.write(reply.data)
-            # Waits only when the transport still holds unsent bytes (then drain returns at
-            # once unless over the high-water mark), so pipelined commands (RFC 2449
-            # PIPELINING) cost no round trip, and a slow reader bounds memory; a client that
-            # stops reading altogether is dropped like an idle one.
-            if self.writer.transport.get_write_buffer_size():
-                try:
-                    async with asyncio.timeout(self.settings.idle_timeout_seconds):
-                        await self.writer.drain()
-                except TimeoutError:
-                    raise _Closed() from None
+            self.stream.write(reply.data, *reply.more)
+            # Waits only when the transport is over its high-water mark, so pipelined
+            # commands (RFC 2449 PIPELINING) cost no round trip, and a slow reader bounds
+            # memory; a client that stops reading altogether is dropped like an idle one.
+            await self._drain()
         if reply.close:
             raise _Closed()
 
-    async def _read_line(self) -> bytes:
+    async def _drain(self) -> None:
+        try:
+            async with asyncio.timeout(self.settings.idle_timeout_seconds):
+                await self.stream.drain()
+        except TimeoutError:
+            raise _Closed() from None
+
+    async def _next(self, answer_here=None) -> tuple[bytes, object]:
+        """(line, effect): effect is None when the line is still to be given to the session."""
         while True:
             try:
-                line = self.lines.next_line()
+                got = await self.stream.next_line(answer_here,
+                                                  self.settings.idle_timeout_seconds)
             except LineTooLong:
                 await self._send(self.session.line_too_long())
                 continue
-            if line is not None:
-                return line
-            try:
-                async with asyncio.timeout(self.settings.idle_timeout_seconds):
-                    data = await self.reader.read(READ_SIZE)
-            except TimeoutError:
+            if got is ANSWERED:         # answered, but the client is not reading: wait
+                await self._drain()
+                continue
+            if got is TIMEOUT:
                 await self._send(self.session.timed_out())
-                raise _Closed() from None
-            if not data:
                 raise _Closed()
-            self.lines.feed(data)
+            if got is EOF:
+                raise _Closed()
+            if isinstance(got, tuple):
+                return got
+            return got, None
 
     # -- effects
 
     async def _start_tls(self, effect: StartTLS) -> None:
-        self.writer.write(effect.reply)
-        await self.writer.drain()
+        self.stream.write(effect.reply)
         # RFC 2595 §4: anything pipelined behind STLS was sent in the clear; it is dropped.
-        self.lines.clear()
-        await self.writer.start_tls(self.ctx.tls)
+        # (start_tls stops reading before anything else runs, so nothing slips in after.)
+        self.stream.lines.clear()
+        loop = asyncio.get_running_loop()
+        self.stream.transport = await loop.start_tls(self.stream.transport, self.stream,
+                                                     self.ctx.tls, server_side=True)
         self.tls = True
         self.session.tls_started(self._security())
 
@@ -261,7 +278,7 @@ class _Connection:
             return self.session.login_failed(e.reason, temporary=e.temporary)
 
     async def _sasl_response(self) -> bytes:
-        line = await self._read_line()
+        line, _ = await self._next()
         try:
             return protocol.decode_sasl(line.rstrip(b"\r\n"))
         except ValueError:
@@ -276,6 +293,7 @@ class _Connection:
                 return self.session.maildrop_unavailable("No maildrop for this account",
                                                          temporary=False)
             self.changes = store.notifier.subscribe(account.id)
+            self.changes.on_change(self._mark_stale)
             # Uids and sizes alone, shared while the mailbox is unchanged: a login lists, RETR
             # reads.
             listing = await store.visible_sizes(account.id, mailbox.id)
@@ -291,13 +309,29 @@ class _Connection:
         return self.session.logged_in(Maildrop(mailbox.uidvalidity, listing.uids, listing.sizes,
                                                listing.total))
 
+    def _mark_stale(self) -> None:
+        self._stale = True
+
+    def _retrieve_now(self, effect: Retrieve) -> Reply | None:
+        """RETR/TOP's answer when it needs no store call; None when it does."""
+        if self._stale:
+            return None
+        if self.present is not None and not _holds(self.present, effect.uid):
+            return self.session.message_gone()
+        known = self.blobs.get(effect.uid)
+        if known is None or effect.uid not in self.bodies:
+            return None
+        raw = self.bodies.pop(effect.uid)
+        return self.session.message(raw, effect.size, effect.body_lines, known[1])
+
     async def _retrieve(self, effect: Retrieve) -> Reply:
         assert self.account is not None and self.mailbox is not None
         store = self.ctx.store
         try:
             # An IMAP client may have expunged it meanwhile: the snapshot is checked against
             # the store whenever the account changed.
-            if self.changes is not None and self.changes.poll():
+            if self._stale:
+                self._stale = False
                 self.present = await store.uids(self.account.id, self.mailbox.id)
             if self.present is not None and not _holds(self.present, effect.uid):
                 return self.session.message_gone()
@@ -305,7 +339,7 @@ class _Connection:
                 await self._read_ahead(effect.number)
             if effect.uid not in self.blobs:
                 return self.session.message_gone()
-            blob, wire_ready = self.blobs[effect.uid]
+            _, wire_ready = self.blobs[effect.uid]
             raw = self.bodies.pop(effect.uid, None)
             if raw is None:
                 await self._read_bodies_ahead(effect.number)

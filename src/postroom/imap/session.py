@@ -228,10 +228,12 @@ class Session:
         await self.flush()
         try:
             if self.notify is None:
-                data = await asyncio.wait_for(self.conn.read(), timeout)
+                # A timeout context, not wait_for: no extra task per waiting session.
+                async with asyncio.timeout(timeout):
+                    data = await self.conn.read()
             else:
                 data = await self._read_notifying(timeout)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, TimeoutError):
             # RFC 9051 §5.4: the autologout timer; say why before closing.
             self.untagged("BYE [UNAVAILABLE] Autologout; idle for too long")
             try:

@@ -30,6 +30,9 @@ class UidMap(array):
     map (10,000 clients idling on one INBOX keep one copy, not 10,000); a session copies it
     before changing it (copy on write) and shares the result again."""
 
+    grown_from: "weakref.ref[UidMap] | None" = None    # see SelectedMailbox.add
+    grown_by: list[int] | None = None
+
 
 # The map most recently shared for each mailbox; gone when no session holds it.
 _shared: "weakref.WeakValueDictionary[int, UidMap]" = weakref.WeakValueDictionary()
@@ -144,8 +147,18 @@ class SelectedMailbox:
         top = self.uids[-1] if self.uids else 0
         new = sorted(u for u in uids if u > top)
         if new:
+            # Thousands of sessions idling on one mailbox all grow the same map by the same
+            # uids: the first builds the new map, the others take it without a copy or a
+            # compare (it remembers what it grew from, weakly, and by what).
+            current = _shared.get(self.id)
+            if current is not None and current.grown_from is not None \
+                    and current.grown_from() is self.uids and current.grown_by == new:
+                self.uids = current
+                return
             grown = UidMap(_UID, self.uids)
             grown.extend(new)
+            grown.grown_from = weakref.ref(self.uids)
+            grown.grown_by = new
             self.uids = _share(self.id, grown)
 
     async def report_changes(self, session: "Session", *, allow_expunge: bool) -> None:

@@ -172,6 +172,8 @@ def _has_lmtp() -> bool:
 
 
 def _tree_rss_kb(root_pid: int) -> int:
+    """Memory of a process and its descendants: PSS summed (RSS would count shared pages once
+    per process)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -191,6 +193,19 @@ def _tree_rss_kb(root_pid: int) -> int:
     total, stack = 0, [root_pid]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        total += _pss_kb(pid) or rss.get(pid, 0)
         stack.extend(children.get(pid, []))
     return total
+
+
+def _pss_kb(pid: int) -> int:
+    """A process's proportional share of memory: pages shared with others (a forked
+    server's libraries, mapped indexes) count once over the tree, not once per process."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

@@ -1,7 +1,8 @@
 """Side-by-side benchmarks of Postroom and Dovecot on loopback (issue 5).
 
     python -m bench.run [--messages 10000] [--rounds 3] [--only fetch_meta,search_rare]
-                        [--no-dovecot] [--workers 1] [--idle 10000] [--json results.json]
+                        [--no-dovecot] [--workers 1] [--idle 10000] [--idle-dovecot 1000]
+                        [--json results.json]
 
 Starts Postroom (`postroom serve`, a temporary data folder and config) and, when Dovecot is
 installed, a private Dovecot with the same user and the same corpus; runs every workload against
@@ -441,6 +442,13 @@ async def main_async(args) -> dict:
             before = targets[0].rss_kb()
             idle = await idle_sessions(targets[0], args.idle, before)
             print(f"  idle: {idle}")
+        if args.idle_dovecot and len(targets) > 1:
+            # Dovecot runs one imap process per connection (its default): 10,000 would be
+            # 10,000 processes, over its process limit here; N of them show the cost of each.
+            before = targets[1].rss_kb()
+            dc_idle = await idle_sessions(targets[1], args.idle_dovecot, before)
+            print(f"  idle on dovecot: {dc_idle}")
+            idle = {"postroom": idle, "dovecot": dc_idle}
         peak = max([pr.peak_kb(), *targets[0].peak_kb.values()])
     finally:
         pr.stop()
@@ -487,6 +495,8 @@ def main() -> None:
     ap.add_argument("--no-dovecot", action="store_true")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--idle", type=int, default=0, help="also hold N IDLE sessions (Postroom)")
+    ap.add_argument("--idle-dovecot", type=int, default=0,
+                    help="also hold N IDLE sessions on Dovecot (one process each; N < 2000)")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--json", default="")
     args = ap.parse_args()

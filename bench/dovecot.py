@@ -150,7 +150,7 @@ class Dovecot:
         """Resident memory of the whole Dovecot process tree (master and children)."""
         if self.proc is None:
             return 0
-        return _tree_rss_kb(self.proc.pid)
+        return _tree_rss_kb(self.proc.pid, proportional=True)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -171,9 +171,9 @@ def _has_lmtp() -> bool:
     return os.path.exists("/usr/lib/dovecot/lmtp")
 
 
-def _tree_rss_kb(root_pid: int) -> int:
-    """Memory of a process and its descendants: PSS summed (RSS would count shared pages once
-    per process)."""
+def _tree_rss_kb(root_pid: int, proportional: bool = False) -> int:
+    """Resident memory of a process and its descendants; ``proportional``: PSS summed, so
+    pages the processes share (a forking server's libraries) count once, not per process."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -193,7 +193,7 @@ def _tree_rss_kb(root_pid: int) -> int:
     total, stack = 0, [root_pid]
     while stack:
         pid = stack.pop()
-        total += _pss_kb(pid) or rss.get(pid, 0)
+        total += (proportional and _pss_kb(pid)) or rss.get(pid, 0)
         stack.extend(children.get(pid, []))
     return total
 

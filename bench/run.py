@@ -51,7 +51,9 @@ class Target:
     peak_kb: dict[str, int] = field(default_factory=dict)
 
     def rss_kb(self) -> int:
-        return _tree_rss_kb(self.pid)
+        # Dovecot is a process per connection: its processes' PSS, or shared pages would count
+        # once per process. Postroom is one process: plain RSS.
+        return _tree_rss_kb(self.pid, proportional=self.name == "dovecot")
 
 
 class Postroom:

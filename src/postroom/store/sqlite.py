@@ -1041,7 +1041,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 "SELECT uid FROM entries WHERE mailbox_id=? ORDER BY uid", (mailbox_id,))))
         return await self._run(self._listing, "uids", account_id, mailbox_id, build)
 
-    _LISTINGS_KEPT = 64
+    _LISTINGS_KEPT = 32      # mailboxes; 100,000 messages cost 400 KB (uids) or 800 KB
 
     def _listing(self, kind: str, account_id: int, mailbox_id: int, build: Callable) -> Any:
         """``build()``'s result for this mailbox, rebuilt only when its modseq has moved."""
@@ -1284,7 +1284,8 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
 
     async def visible_sizes(self, account_id: int, mailbox_id: int) -> Listing:
         def build():
-            uids, sizes = array("q"), array("q")
+            # 32-bit both: a uid is (RFC 9051 §2.3.1.1), a message size is under APPENDLIMIT.
+            uids, sizes = array(UID_TYPECODE), array(UID_TYPECODE)
             for uid, size in self._conn.execute(
                     "SELECT uid, size FROM entries WHERE mailbox_id=? AND flags & 32 = 0 "
                     "ORDER BY uid", (mailbox_id,)):

@@ -509,3 +509,41 @@ async def test_search_order_matches_rfc5256_rules(store):
                  key=lambda r: value(r, "subject"))
     assert await store.search(acct.id, box.id, S.All(), [("subject", False), ("size", True)]) \
         == [r[0] for r in two]
+
+
+async def test_store_flags_follows_a_model_of_add_remove_set(store):
+    """Random STOREs of system flags (the one-UPDATE path) and keywords (the per-message path)
+    against a plain Python model: final flags, which uids each call reports changed, and
+    UNCHANGEDSINCE's refusals."""
+    import random
+    rng = random.Random(3)
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    for i in range(12):
+        await store.append(acct.id, box.id, make_message(f"m{i}"))
+    model = {uid: set() for uid in range(1, 13)}
+    modseqs = {e.uid: e.modseq for e in await store.entries(acct.id, box.id)}
+    choices = ["\\Seen", "\\Deleted", "\\Flagged", "\\Answered", "$Work"]
+    for _ in range(60):
+        uids = sorted(rng.sample(range(1, 13), rng.randint(1, 12)))
+        op = rng.choice(["add", "remove", "set"])
+        flags = set(rng.sample(choices[:4] if rng.random() < 0.7 else choices,
+                               rng.randint(0, 2)))
+        since = rng.choice([None, None, max(modseqs.values()) - rng.randint(0, 3)])
+        result = await store.store_flags(acct.id, box.id, uids, op, flags, since)
+        refused = [u for u in uids if since is not None and modseqs[u] > since]
+        assert result.modified == refused
+        changed = []
+        for u in uids:
+            if u in refused:
+                continue
+            new = model[u] | flags if op == "add" else model[u] - flags if op == "remove" \
+                else set(flags)
+            if new != model[u]:
+                changed.append(u)
+                model[u] = new
+        assert [c.uid for c in result.changed] == changed
+        for c in result.changed:
+            assert set(c.flags) == model[c.uid]
+            modseqs[c.uid] = c.modseq
+    assert {e.uid: set(e.flags) for e in await store.entries(acct.id, box.id)} == model

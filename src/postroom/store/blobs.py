@@ -18,8 +18,9 @@ import threading
 from pathlib import Path
 
 INLINE_LIMIT = 64 * 1024
-# How much of the database file connections map (SQLite caps it at about 2 GB).
-MMAP_SIZE = 1 << 30
+# How much of the database file connections map. Mapped pages that were read count in the
+# process's RSS although they are page cache; 256 MB bounds that.
+MMAP_SIZE = 256 << 20
 
 # fsyncs issued together are committed together by the file system's journal (group commit):
 # a batch written by several threads is many times faster than one fsync after another.

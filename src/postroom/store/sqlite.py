@@ -1138,6 +1138,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         def tx_fn(conn, tx):
             self._check_mailbox(account_id, mailbox_id)
             cond, params = _uid_condition(uids)
+            if not kws:
+                return self._store_bits(conn, tx, account_id, mailbox_id, cond, params, op,
+                                         bits, unchanged_since)
             rows = conn.execute(f"SELECT uid, flags, keywords, modseq FROM entries e WHERE "
                                 f"mailbox_id=? AND {cond} ORDER BY uid",
                                 (mailbox_id, *params)).fetchall()
@@ -1173,6 +1176,37 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 changed = [FlagChange(u, modseq, flags_of(b, k)) for u, b, k in updates]
             return StoreFlagsResult(changed, modified)
         return await self._write(tx_fn)
+
+    def _store_bits(self, conn, tx, account_id: int, mailbox_id: int, cond: str,
+                    params: list, op: str, bits: int,
+                    unchanged_since: int | None) -> StoreFlagsResult:
+        """store_flags without keywords (the usual \\Seen, \\Deleted, \\Flagged): one UPDATE
+        in SQL, not a read, a Python loop and a write per message (STORE 1:* on 100,000)."""
+        cond = cond.replace("e.uid", "uid")
+        new = {"add": f"flags | {bits}", "remove": f"flags & ~{bits}",
+               "set": f"(flags & {HIDDEN}) | {bits}"}[op]
+        differs = f"({new}) != flags" + (" OR keywords != ''" if op == "set" else "")
+        guard, extra, modified = "", [], []
+        if unchanged_since is not None:
+            # RFC 7162 §3.1.3: messages changed after UNCHANGEDSINCE are left alone.
+            modified = [r[0] for r in conn.execute(
+                f"SELECT uid FROM entries WHERE mailbox_id=? AND {cond} AND modseq > ? "
+                "ORDER BY uid", (mailbox_id, *params, unchanged_since))]
+            guard, extra = " AND modseq <= ?", [unchanged_since]
+        where = f"mailbox_id=? AND {cond}{guard} AND ({differs})"
+        if conn.execute(f"SELECT 1 FROM entries WHERE {where} LIMIT 1",
+                        (mailbox_id, *params, *extra)).fetchone() is None:
+            return StoreFlagsResult([], modified)       # nothing would change: no modseq
+        modseq = tx.bump(conn, account_id)
+        keywords = ", keywords = ''" if op == "set" else ""
+        rows = conn.execute(f"UPDATE entries SET flags = {new}{keywords}, modseq = ? "
+                            f"WHERE {where} RETURNING uid, flags, keywords",
+                            (modseq, mailbox_id, *params, *extra)).fetchall()
+        conn.execute("UPDATE mailboxes SET highestmodseq=? WHERE id=?", (modseq, mailbox_id))
+        tx.log_entries(conn, account_id, modseq, mailbox_id)
+        rows.sort()
+        return StoreFlagsResult([FlagChange(u, modseq, flags_of(b, k)) for u, b, k in rows],
+                                modified)
 
     def _remove_entries(self, conn, tx, account_id: int, mailbox_id: int,
                         rows: list[tuple[int, int, int]]) -> int:

@@ -367,6 +367,39 @@ WORKLOADS: dict[str, Callable[[Target], Awaitable[float]]] = {
 }
 
 
+def _cpu_seconds(pid: int) -> float:
+    total = 0
+    for p in [pid, *_descendants(pid)]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    out, stack = [], [pid]
+    while stack:
+        kids = _children(stack.pop())
+        out += kids
+        stack += kids
+    return out
+
+
+async def settle(pid: int, limit: float = 600) -> float:
+    """Waits until the server's processes use under 5% of a core for a second (or ``limit``
+    seconds); returns how long that took."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        before = _cpu_seconds(pid)
+        await asyncio.sleep(1)
+        if _cpu_seconds(pid) - before < 0.05:
+            break
+    return time.perf_counter() - start
+
+
 async def idle_sessions(t: Target, n: int, rss_before: int) -> dict:
     """n sessions in IDLE on INBOX; one APPEND from another session; time until all saw it."""
     sessions = []
@@ -426,9 +459,12 @@ async def main_async(args) -> dict:
             if t.name == "postroom":
                 t.peak_kb["append"] = pr.peak_kb()
             print(f"  append to {t.name}: {t.times['append'][0]:.1f} s")
-            # One SELECT first, so Dovecot's index is built before anything is timed.
+            # One SELECT first, so Dovecot's index is built before anything is timed; then
+            # wait for background work (Postroom feeds its search index after a bulk load).
             c = await selected(t)
             await c.close()
+            waited = await settle(t.pid)
+            print(f"  {t.name} settled {waited:.1f} s after loading")
         for name, fn in WORKLOADS.items():
             if only and name not in only:
                 continue

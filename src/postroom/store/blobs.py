@@ -18,9 +18,6 @@ import threading
 from pathlib import Path
 
 INLINE_LIMIT = 64 * 1024
-# How much of the database file connections map. Mapped pages that were read count in the
-# process's RSS although they are page cache; 256 MB bounds that.
-MMAP_SIZE = 256 << 20
 
 # fsyncs issued together are committed together by the file system's journal (group commit):
 # a batch written by several threads is many times faster than one fsync after another.
@@ -180,9 +177,6 @@ class Blobs:
         if conn is None:
             conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True,
                                    check_same_thread=False, timeout=30.0)
-            # An inline blob is a chain of overflow pages: read through a mapping, a blob
-            # costs no read() per 4 KB page (FETCH BODY[] of a mailbox: 3x faster).
-            conn.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)

@@ -33,7 +33,7 @@ from postroom.store.api import (
     QueuedMessage, QuotaExceeded, Recipient, ScramCredentials, Store, StoreFlagsResult,
     UID_TYPECODE, flags_of,
 )
-from postroom.store.blobs import MMAP_SIZE, Blobs, blob_hash
+from postroom.store.blobs import Blobs, blob_hash
 from postroom.store.changes import ChangeBroadcast
 from postroom.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA, add_missing_columns
 from postroom.store.sqlite_eas import EasSQLiteMixin
@@ -162,7 +162,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
+        # Mapped pages that were read count in RSS (as page cache, once per mapping): only
+        # this connection maps the file, the blob readers (one per thread) do not.
+        conn.execute("PRAGMA mmap_size=268435456")
         conn.create_function("pr_contains", 2, _contains, deterministic=True)
         conn.executescript(SQLITE_SCHEMA)
         if "messages.spans" in add_missing_columns(conn):

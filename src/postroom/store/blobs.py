@@ -10,6 +10,7 @@ before the transaction that references them. Reference counting is the database'
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import hashlib
 import os
@@ -136,16 +137,32 @@ class Blobs:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._reading: concurrent.futures.ThreadPoolExecutor | None = None
 
     def open(self) -> None:
         self.files.open()
+        self._reading = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="blob-read", initializer=self._map_here)
 
     def close(self) -> None:
+        if self._reading is not None:
+            self._reading.shutdown(wait=True)
+            self._reading = None
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
         self._local = threading.local()
+
+    async def run(self, fn, *args):
+        """``fn(*args)`` on the blob-reading thread: the one whose connection maps the
+        database. An inline blob is a chain of overflow pages; mapped, reading one costs no
+        read() per 4 KB page (FETCH BODY[] of a mailbox: about 30% faster). One thread only,
+        because pages read through a mapping count in RSS once per mapping."""
+        return await asyncio.get_running_loop().run_in_executor(self._reading, fn, *args)
+
+    def _map_here(self) -> None:
+        self._local.mapped = True
 
     @staticmethod
     def inline(size: int) -> bool:
@@ -177,6 +194,8 @@ class Blobs:
         if conn is None:
             conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True,
                                    check_same_thread=False, timeout=30.0)
+            if getattr(self._local, "mapped", False):
+                conn.execute("PRAGMA mmap_size=268435456")
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)

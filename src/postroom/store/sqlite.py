@@ -1125,7 +1125,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         # Small reads come from the page cache faster than a thread hop costs.
         if end is not None and end - start <= 262144:
             return self.blobs.read(blob, start, end)
-        return await asyncio.to_thread(self.blobs.read, blob, start, end)
+        return await self.blobs.run(self.blobs.read, blob, start, end)
 
     # ------------------------------------------------------------------ messages: changing
 
@@ -1667,7 +1667,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         return await self._run(q)
 
     async def read_blobs(self, spans: Sequence[tuple[str, int, int | None]]) -> list[bytes]:
-        return await asyncio.to_thread(self.blobs.read_many, list(spans))
+        return await self.blobs.run(self.blobs.read_many, list(spans))
 
     async def mailbox_keywords(self, account_id: int, mailbox_id: int) -> list[str]:
         def q():

@@ -134,10 +134,11 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         self._unindexed = 0          # text rows waiting for the trigram index (approximate)
         self._indexing = False
         self._index_timer: asyncio.TimerHandle | None = None
-        # Per-mailbox uid arrays and POP3 listings, keyed by the mailbox's highest modseq (every
-        # change to its entries, hidden ones included, raises it, in this process or another):
-        # many sessions opening one unchanged mailbox share one array instead of each building
-        # a list of 10,000 ints. Store thread only.
+        # Per-mailbox uid arrays, POP3 listings, status counts and keywords, keyed by the
+        # mailbox's highest modseq (every change to its entries, hidden ones included, raises
+        # it, in this process or another): many sessions opening one unchanged mailbox share
+        # one array instead of each building a list of 10,000 ints, and SELECT does not scan
+        # 100,000 entries for its counts. Store thread only.
         self._listings: OrderedDict[tuple[str, int], tuple[int, Any]] = OrderedDict()
 
     # ------------------------------------------------------------------ plumbing
@@ -855,14 +856,18 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                               "WHERE account_id=? AND id=?", (account_id, mailbox_id)).fetchone()
             if mb is None:
                 raise NotFound("no such mailbox")
-            counts = conn.execute(
-                "SELECT count(*), coalesce(sum(flags & 1 = 0), 0), coalesce(sum(flags & 8 != 0), 0),"
-                " coalesce(sum(size), 0) FROM entries WHERE mailbox_id=?",
-                (mailbox_id,)).fetchone()
-            first = conn.execute("SELECT min(uid) FROM entries WHERE mailbox_id=? AND "
-                                 "flags & 1 = 0", (mailbox_id,)).fetchone()[0]
-            return MailboxStatus(counts[0], counts[1], counts[2], counts[3], mb[1], mb[0], mb[2],
-                                 first)
+
+            def build():    # a scan of the mailbox: done again only once it changed
+                counts = conn.execute(
+                    "SELECT count(*), coalesce(sum(flags & 1 = 0), 0), "
+                    "coalesce(sum(flags & 8 != 0), 0), coalesce(sum(size), 0) FROM entries "
+                    "WHERE mailbox_id=?", (mailbox_id,)).fetchone()
+                first = conn.execute("SELECT min(uid) FROM entries WHERE mailbox_id=? AND "
+                                     "flags & 1 = 0", (mailbox_id,)).fetchone()[0]
+                return (*counts, first)
+            messages, unseen, deleted, size, first = self._listing(
+                "status", account_id, mailbox_id, build)
+            return MailboxStatus(messages, unseen, deleted, size, mb[1], mb[0], mb[2], first)
         return await self._run(q)
 
     # ------------------------------------------------------------------ messages: writing
@@ -1043,7 +1048,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 "SELECT uid FROM entries WHERE mailbox_id=? ORDER BY uid", (mailbox_id,))))
         return await self._run(self._listing, "uids", account_id, mailbox_id, build)
 
-    _LISTINGS_KEPT = 32      # mailboxes; 100,000 messages cost 400 KB (uids) or 800 KB
+    _LISTINGS_KEPT = 64      # entries; 100,000 messages cost 400 KB (uids) or 800 KB
 
     def _listing(self, kind: str, account_id: int, mailbox_id: int, build: Callable) -> Any:
         """``build()``'s result for this mailbox, rebuilt only when its modseq has moved."""
@@ -1355,13 +1360,14 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             self._check_mailbox(account_id, mailbox_id)
             post: list[S.Text] = []
             where, params = self._compile(criteria, post)
-            rows = self._conn.execute(
-                f"SELECT e.uid, m.blob FROM entries e JOIN messages m ON m.id = e.message_id "
-                f"WHERE e.mailbox_id=? AND ({where}) ORDER BY {order_by}",
-                (mailbox_id, *params)).fetchall()
+            # The blob only when header keys must be checked in the message itself.
+            cursor = self._conn.execute(
+                f"SELECT e.uid{', m.blob' if post else ''} FROM entries e JOIN messages m "
+                f"ON m.id = e.message_id WHERE e.mailbox_id=? AND ({where}) ORDER BY {order_by}",
+                (mailbox_id, *params))
             if not post:
-                return [r[0] for r in rows]
-            return [uid for uid, blob in rows if self._verify_headers(blob, criteria)]
+                return list(chain.from_iterable(cursor))
+            return [uid for uid, blob in cursor if self._verify_headers(blob, criteria)]
         return await self._run(q)
 
     def _compile(self, c: S.Criteria, post: list) -> tuple[str, list]:
@@ -1670,15 +1676,14 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         return await self.blobs.run(self.blobs.read_many, list(spans))
 
     async def mailbox_keywords(self, account_id: int, mailbox_id: int) -> list[str]:
-        def q():
-            self._check_mailbox(account_id, mailbox_id)
+        def build():
             found: dict[str, str] = {}
             for (kws,) in self._conn.execute("SELECT DISTINCT keywords FROM entries WHERE "
                                              "mailbox_id=? AND keywords != ''", (mailbox_id,)):
                 for k in kws.split():
                     found.setdefault(k.lower(), k)
-            return sorted(found.values(), key=str.lower)
-        return await self._run(q)
+            return tuple(sorted(found.values(), key=str.lower))
+        return list(await self._run(self._listing, "keywords", account_id, mailbox_id, build))
 
     async def mailboxes_changed_since(self, account_id: int, modseq: int) -> list[int]:
         rows = await self._run(lambda: self._conn.execute(

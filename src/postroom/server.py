@@ -7,6 +7,7 @@ one asyncio loop (uvloop when installed) and stops them in reverse order on Ctrl
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import os
 import signal
@@ -25,6 +26,7 @@ from postroom.log import get_logger
 from postroom.store.api import Store
 
 SWITCH_INTERVAL = 0.0005   # seconds; see run_loop
+GC_THRESHOLDS = (10_000, 10, 10)   # see run_loop
 
 log = get_logger("server")
 
@@ -266,6 +268,11 @@ def run_loop(coro: Any) -> Any:
     # up to 5 ms (the GIL convoy), and a FETCH of a whole mailbox spent more time waiting than
     # reading. 0.5 ms measured best for that FETCH (0.2 ms costs more in switching).
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # A server holds many long-lived objects (10,000 idle sessions are millions), and with
+    # the default first threshold (700 allocations) the collector scanned them all several
+    # times while one change was pushed to every session: 1.6 s for the push, 0.58 s with
+    # collections 14 times rarer. Reference counting still frees everything acyclic at once.
+    gc.set_threshold(*GC_THRESHOLDS)
     with asyncio.Runner(loop_factory=_new_loop) as runner:
         return runner.run(coro)
 

@@ -61,10 +61,11 @@ class LineStream(asyncio.Protocol):
         self._dispatch()
 
     def eof_received(self) -> bool:
-        # Lines already received are still answered; the task ends at the end of them.
+        # Lines already received are still answered; the task ends at the end of them. Over
+        # TLS the transport closes itself (keeping it half-open is not supported there).
         self._eof = True
         self._dispatch()
-        return True
+        return self.transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._eof = True

@@ -91,11 +91,6 @@ class LineStream(asyncio.Protocol):
         else:
             self.transport.writelines(pieces)
 
-    @property
-    def backed_up(self) -> bool:
-        """Whether written bytes are still waiting for the client."""
-        return self.transport is not None and self.transport.get_write_buffer_size() > 0
-
     async def drain(self) -> None:
         """Returns once the transport is below its high-water mark (at once if it is)."""
         if self._writing_paused and not self._eof:

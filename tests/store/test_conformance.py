@@ -299,6 +299,18 @@ async def test_hidden_entries_are_hidden_only_from_pop3(store):
     assert list(listing.uids) == [1, 2] and listing.total == sum(listing.sizes) > 0
 
 
+async def test_mailbox_snapshot_is_status_uids_and_keywords(store):
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    for i in range(3):
+        await store.append(acct.id, box.id, make_message(f"m{i}"), flags=["$Work"] if i else [])
+    await store.store_flags(acct.id, box.id, [1], "add", [SEEN])
+    status, uids, keywords = await store.mailbox_snapshot(acct.id, box.id)
+    assert status == await store.mailbox_status(acct.id, box.id)
+    assert (status.messages, status.unseen, status.first_unseen_uid) == (3, 2, 2)
+    assert list(uids) == [1, 2, 3] and keywords == ["$Work"]
+
+
 async def test_listings_follow_every_change_including_another_process(store, tmp_path):
     """uids() and visible_sizes() may be shared while a mailbox is unchanged; any change to it,
     here or in another process on the same data, shows at the next call."""

@@ -577,6 +577,15 @@ class Store(abc.ABC):
         """The distinct keywords set on any message of the mailbox, sorted case-insensitively
         (IMAP SELECT's FLAGS, RFC 9051 §7.3.5)."""
 
+    async def mailbox_snapshot(self, account_id: int, mailbox_id: int,
+                               ) -> tuple[MailboxStatus, Sequence[int], list[str]]:
+        """What opening a mailbox needs (IMAP SELECT): its status, uids and keywords. This
+        default makes three calls; a backend that can answers in one trip, so the three agree
+        (SQLite does)."""
+        return (await self.mailbox_status(account_id, mailbox_id),
+                await self.uids(account_id, mailbox_id),
+                await self.mailbox_keywords(account_id, mailbox_id))
+
     @abc.abstractmethod
     async def mailboxes_changed_since(self, account_id: int, modseq: int) -> list[int]:
         """Ids of the account's mailboxes whose entries changed (added, flags, expunged) or that

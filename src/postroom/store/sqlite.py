@@ -850,25 +850,34 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         return [r[0] for r in rows]
 
     async def mailbox_status(self, account_id: int, mailbox_id: int) -> MailboxStatus:
-        def q():
-            conn = self._conn
-            mb = conn.execute("SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes "
-                              "WHERE account_id=? AND id=?", (account_id, mailbox_id)).fetchone()
-            if mb is None:
-                raise NotFound("no such mailbox")
+        return await self._run(self._status_sync, account_id, mailbox_id)
 
-            def build():    # a scan of the mailbox: done again only once it changed
-                counts = conn.execute(
-                    "SELECT count(*), coalesce(sum(flags & 1 = 0), 0), "
-                    "coalesce(sum(flags & 8 != 0), 0), coalesce(sum(size), 0) FROM entries "
-                    "WHERE mailbox_id=?", (mailbox_id,)).fetchone()
-                first = conn.execute("SELECT min(uid) FROM entries WHERE mailbox_id=? AND "
-                                     "flags & 1 = 0", (mailbox_id,)).fetchone()[0]
-                return (*counts, first)
-            messages, unseen, deleted, size, first = self._listing(
-                "status", account_id, mailbox_id, build)
-            return MailboxStatus(messages, unseen, deleted, size, mb[1], mb[0], mb[2], first)
+    async def mailbox_snapshot(self, account_id: int, mailbox_id: int,
+                               ) -> tuple[MailboxStatus, Sequence[int], list[str]]:
+        def q():    # one trip to the store thread, one consistent view
+            return (self._status_sync(account_id, mailbox_id),
+                    self._uids_sync(account_id, mailbox_id),
+                    self._keywords_sync(account_id, mailbox_id))
         return await self._run(q)
+
+    def _status_sync(self, account_id: int, mailbox_id: int) -> MailboxStatus:
+        conn = self._conn
+        mb = conn.execute("SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes "
+                          "WHERE account_id=? AND id=?", (account_id, mailbox_id)).fetchone()
+        if mb is None:
+            raise NotFound("no such mailbox")
+
+        def build():    # a scan of the mailbox: done again only once it changed
+            counts = conn.execute(
+                "SELECT count(*), coalesce(sum(flags & 1 = 0), 0), "
+                "coalesce(sum(flags & 8 != 0), 0), coalesce(sum(size), 0) FROM entries "
+                "WHERE mailbox_id=?", (mailbox_id,)).fetchone()
+            first = conn.execute("SELECT min(uid) FROM entries WHERE mailbox_id=? AND "
+                                 "flags & 1 = 0", (mailbox_id,)).fetchone()[0]
+            return (*counts, first)
+        messages, unseen, deleted, size, first = self._listing(
+            "status", account_id, mailbox_id, build)
+        return MailboxStatus(messages, unseen, deleted, size, mb[1], mb[0], mb[2], first)
 
     # ------------------------------------------------------------------ messages: writing
 
@@ -1043,10 +1052,13 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
     # ------------------------------------------------------------------ messages: reading
 
     async def uids(self, account_id: int, mailbox_id: int) -> Sequence[int]:
+        return await self._run(self._uids_sync, account_id, mailbox_id)
+
+    def _uids_sync(self, account_id: int, mailbox_id: int) -> Sequence[int]:
         def build():
             return array(UID_TYPECODE, chain.from_iterable(self._conn.execute(
                 "SELECT uid FROM entries WHERE mailbox_id=? ORDER BY uid", (mailbox_id,))))
-        return await self._run(self._listing, "uids", account_id, mailbox_id, build)
+        return self._listing("uids", account_id, mailbox_id, build)
 
     _LISTINGS_KEPT = 64      # entries; 100,000 messages cost 400 KB (uids) or 800 KB
 
@@ -1676,6 +1688,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         return await self.blobs.run(self.blobs.read_many, list(spans))
 
     async def mailbox_keywords(self, account_id: int, mailbox_id: int) -> list[str]:
+        return await self._run(self._keywords_sync, account_id, mailbox_id)
+
+    def _keywords_sync(self, account_id: int, mailbox_id: int) -> list[str]:
         def build():
             found: dict[str, str] = {}
             for (kws,) in self._conn.execute("SELECT DISTINCT keywords FROM entries WHERE "
@@ -1683,7 +1698,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 for k in kws.split():
                     found.setdefault(k.lower(), k)
             return tuple(sorted(found.values(), key=str.lower))
-        return list(await self._run(self._listing, "keywords", account_id, mailbox_id, build))
+        return list(self._listing("keywords", account_id, mailbox_id, build))
 
     async def mailboxes_changed_since(self, account_id: int, modseq: int) -> list[int]:
         rows = await self._run(lambda: self._conn.execute(

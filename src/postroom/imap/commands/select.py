@@ -58,9 +58,7 @@ async def _open(s: "Session", cmd: Command, *, readonly: bool) -> tuple[str, str
     # RFC 4314 §4: with none of the rights to change it, the mailbox opens read-only.
     readonly = readonly or not any(r in place.rights for r in "swte")
     owner, mbox = place.account_id, place.mailbox
-    status = await s.store.mailbox_status(owner, mbox.id)
-    uids = await s.store.uids(owner, mbox.id)
-    keywords = await s.store.mailbox_keywords(owner, mbox.id)
+    status, uids, keywords = await s.store.mailbox_snapshot(owner, mbox.id)
     view = SelectedMailbox(mbox, readonly=readonly, uids=uids, modseq=status.highestmodseq,
                            keywords=keywords, account_id=owner, rights=place.rights)
     view.uidnext = status.uidnext

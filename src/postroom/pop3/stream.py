@@ -114,6 +114,9 @@ class LineStream(asyncio.Protocol):
             return line
         if self._eof:
             return EOF
+        if self._reading_paused:        # waiting for input: it must be read
+            self._reading_paused = False
+            self.transport.resume_reading()
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
         self._answer_here = answer_here

@@ -16,7 +16,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from postroom.imap.args import compress_uids
-from postroom.store.api import SYSTEM_FLAGS, UID_TYPECODE, Mailbox, NotFound
+from postroom.store.api import SYSTEM_FLAGS, UID_TYPECODE, Changes, Mailbox, NotFound
 
 if TYPE_CHECKING:
     from postroom.imap.session import Session
@@ -173,6 +173,29 @@ class SelectedMailbox:
             session.untagged("BYE [NONEXISTENT] The selected mailbox was deleted")
             await session.flush()
             raise Closed("selected mailbox deleted")
+        self.apply_changes(session, changes, allow_expunge=allow_expunge)
+
+    def state_key(self, session: "Session") -> tuple | None:
+        """Everything ``apply_changes`` reads besides the changes: two sessions with equal keys
+        given the same changes write the same bytes and end in the same state. None when the
+        session holds something of its own (held-back expunges, flag changes it reported)."""
+        if self.pending_expunge or self.reported:
+            return None
+        return (id(self.uids), self.modseq, self.uidnext, session.condstore, session.qresync,
+                tuple(self.keywords.items()))
+
+    def take_state(self, other: "SelectedMailbox") -> None:
+        """Becomes what ``other`` became after ``apply_changes`` from an equal ``state_key``."""
+        self.uids = other.uids
+        self.modseq = other.modseq
+        self.uidnext = other.uidnext
+        if self.keywords != other.keywords:
+            self.keywords = dict(other.keywords)
+
+    def apply_changes(self, session: "Session", changes: Changes, *,
+                      allow_expunge: bool) -> None:
+        """Announces ``changes`` (read from ``self.modseq``) into the session's output and
+        brings the map up to them. Synchronous, so nothing else runs in between."""
         vanished = set(changes.vanished)
         if changes.modseq <= self.modseq and not (allow_expunge and self.pending_expunge):
             self.reported.clear()

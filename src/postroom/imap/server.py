@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from postroom.context import ServerContext
 from postroom.listen import BACKLOG, bound_port, listen_socket, stop_serving
+from postroom.imap.fanout import Fanout
 from postroom.imap.session import Connection, Session
 
 log = logging.getLogger("postroom.imap")
@@ -26,6 +27,7 @@ class IMAPDoor:
     _per_ip: Counter = field(default_factory=Counter)
     _per_user: Counter = field(default_factory=Counter)
     _sessions: set = field(default_factory=set)
+    fanout: Fanout = field(default_factory=Fanout)      # IDLE reports, shared per mailbox
 
     def admit_user(self, account_id: int, session: Session) -> bool:
         """Counts a login; False when the user already has max_connections_per_user."""

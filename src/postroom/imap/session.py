@@ -79,6 +79,12 @@ class Connection:
     async def drain(self) -> None:
         await self.writer.drain()
 
+    def backlog(self) -> int:
+        """Bytes written but not yet sent; a closing connection counts as backed up."""
+        if self.writer.is_closing():
+            return 1 << 62
+        return self.writer.transport.get_write_buffer_size()
+
     async def start_tls(self, context) -> None:
         await self.writer.start_tls(context)
         self.tls = True
@@ -149,6 +155,16 @@ class Session:
 
     def untagged(self, text: str | bytes) -> None:
         self.send(untagged(text))
+
+    def has_output(self) -> bool:
+        return bool(self._out)
+
+    def take_output(self) -> bytes:
+        """What waits to be written, as one buffer, taken out of the session."""
+        data = b"".join(self._out)
+        self._out = []
+        self._out_len = 0
+        return data
 
     async def flush(self) -> None:
         if self._out:

@@ -114,6 +114,10 @@ _TEXT_COLUMNS = {"from": "from_", "to": "to_", "cc": "cc", "bcc": "bcc", "subjec
                  "body": "body"}
 
 
+# Index rows a quick read may fetch (FETCH 1:10 of a client opening a mailbox, a NOOP's flags).
+_QUICK_ROWS = 64
+
+
 class _Slow(Exception):
     """A quick read found it would have to scan: it is run on the store thread instead."""
 
@@ -1746,7 +1750,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 f"SELECT {select} FROM entries e {join}WHERE e.mailbox_id=? AND {cond} "
                 f"ORDER BY e.uid", (mailbox_id, *params)).fetchall()
             return [(r[0], r[1], flags(r[2], r[3]), *r[4:]) for r in rows]
-        return await self._run(q)
+        return await (self._quick(q) if len(uids) <= _QUICK_ROWS else self._run(q))
 
     async def entry_flags(self, account_id: int, mailbox_id: int,
                           uids: Sequence[int]) -> list[tuple[int, int, int, str]]:
@@ -1756,7 +1760,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             return self._conn.execute(
                 "SELECT uid, modseq, flags, keywords FROM entries "
                 f"WHERE mailbox_id=? AND {cond} ORDER BY uid", (mailbox_id, *params)).fetchall()
-        return await self._run(q)
+        return await (self._quick(q) if len(uids) <= _QUICK_ROWS else self._run(q))
 
     async def read_blobs(self, spans: Sequence[tuple[str, int, int | None]]) -> list[bytes]:
         return await self.blobs.run(self.blobs.read_many, list(spans))

@@ -153,6 +153,10 @@ class Session:
         self._out.append(data)
         self._out_len += len(data)
 
+    def send_pieces(self, pieces: list[bytes]) -> None:
+        self._out.extend(pieces)
+        self._out_len += sum(map(len, pieces))
+
     def untagged(self, text: str | bytes) -> None:
         self.send(untagged(text))
 

@@ -310,12 +310,19 @@ async def _send_with_sections(s: "Session", view: SelectedMailbox, r: "_Renderer
             bodies = await pending
             pending = load(k + 1)
             numbers, kept = _numbered(view, [g[0] for g in group])
-            seqs = dict(zip(map(itemgetter(0), kept), numbers))
-            for (row, root, _, _, spans), (raw, base) in zip(group, bodies):
-                seq = seqs.get(row[0])
-                if seq is not None:
-                    r.send_with_sections(s, seq, row, root, spans, raw, base,
-                                         row[0] in seen_now)
+            if r.glues is not None and not seen_now and len(kept) == len(group):
+                out: list[bytes] = []
+                pieces = r.pieces
+                for seq, (row, _, _, _, spans), (raw, base) in zip(numbers, group, bodies):
+                    pieces(out, seq, row, spans, raw, base)
+                s.send_pieces(out)
+            else:
+                seqs = dict(zip(map(itemgetter(0), kept), numbers))
+                for (row, root, _, _, spans), (raw, base) in zip(group, bodies):
+                    seq = seqs.get(row[0])
+                    if seq is not None:
+                        r.send_with_sections(s, seq, row, root, spans, raw, base,
+                                             row[0] in seen_now)
             await s.maybe_flush()
     finally:
         _drop(pending)
@@ -410,6 +417,32 @@ class _Renderer:
                     self.spans_i = self._field("spans")
             else:
                 self.parts_i = self._field("parts")
+            self.glues = self._glues()
+
+    def _glues(self) -> list[tuple[bytes, list, Section | None]] | None:
+        """For plans whose sections are all BODY[...] of the common spans (BODY[], BODY[1],
+        BODY[HEADER], BODY[HEADER.FIELDS (...)], RFC822...): each response as a template per
+        section - everything from the last section's data to this section's literal length,
+        row items included - and one for the tail; so a message costs a ``%`` per section.
+        None: the general path (BINARY, other parts)."""
+        if not all(sec.kind == "BODY" and _is_common(sec) for sec in self.sections):
+            return None
+        glues: list[tuple[bytes, list, Section | None]] = []
+        text, getters, sep = [b"* %d FETCH ("], [], b""
+        for item, row_item in zip(self.items, self.row_items):
+            if row_item is None:
+                label = item.label.encode("utf-8", "surrogateescape").replace(b"%", b"%%")
+                text.append(sep + label + b" {%d}\r\n")
+                glues.append((b"".join(text), getters, item))
+                text, getters = [], []
+            else:
+                where, template, conv = row_item
+                text.append(sep + template)
+                getters.append((itemgetter(where), conv))
+            sep = b" "
+        text.append(b")\r\n")
+        glues.append((b"".join(text), getters, None))
+        return glues
 
     def _field(self, name: str) -> int:
         if name not in self.fields:
@@ -438,18 +471,23 @@ class _Renderer:
         total = 0
         specs = [sec.spec for sec in self.sections]
         root = None
+        common_span = sections.common_span
+        single = len(specs) == 1
         for row in rows:
             if self.parts_i is not None:
                 root = Part.from_json(row[self.parts_i])
                 spans = [sections.section_span(root, spec) for spec in specs]
             elif self.spans_i is not None:
                 packed = row[self.spans_i]
-                spans = [sections.common_span(packed, spec) for spec in specs]
+                spans = [common_span(packed, spec) for spec in specs]
             else:
                 spans = [(0, row[self.size_i])] * len(specs)
-            present = [span for span in spans if span is not None]
-            lo = min((span[0] for span in present), default=0)
-            hi = max((span[1] for span in present), default=0)
+            if single:      # the usual case, without the generators below
+                lo, hi = spans[0] if spans[0] is not None else (0, 0)
+            else:
+                present = [span for span in spans if span is not None]
+                lo = min((span[0] for span in present), default=0)
+                hi = max((span[1] for span in present), default=0)
             group.append((row, root, lo, hi, spans))
             total += hi - lo
             if total >= READ_GROUP_BYTES:
@@ -464,6 +502,30 @@ class _Renderer:
         datas = iter(await s.store.read_blobs([(row[self.blob_i], lo, hi)
                                                for row, _, lo, hi, _ in group if hi > lo]))
         return [(next(datas) if hi > lo else b"", lo) for _, _, lo, hi, _ in group]
+
+    def pieces(self, out: list, seq: int, row: tuple, spans: list, raw: bytes,
+               base: int) -> None:
+        """The response through the compiled ``glues``: header, data, ..., tail."""
+        values: list = [seq]
+        for (template, getters, sec), span in zip(self.glues, spans):
+            for get, conv in getters:
+                values.append(conv(get(row)) if conv else get(row))
+            start, end = span[0] - base, span[1] - base
+            # Whole ``raw`` (a single section is read as just its span): no slice, no copy.
+            data = raw if start == 0 and end == len(raw) else raw[start:end]
+            if sec.spec.fields:
+                data = sections.filter_header(data, sec.spec.fields,
+                                              sec.spec.kind == "HEADER.FIELDS.NOT")
+            if sec.partial is not None:
+                data = data[sec.partial[0]:sec.partial[0] + sec.partial[1]]
+            values.append(len(data))
+            out.append(template % tuple(values))
+            out.append(data)
+            values = []
+        template, getters, _ = self.glues[-1]
+        for get, conv in getters:
+            values.append(conv(get(row)) if conv else get(row))
+        out.append(template % tuple(values) if values else template)
 
     def send_with_sections(self, s: "Session", seq: int, row: tuple, root: Part | None,
                            spans: list, raw: bytes, base: int, seen_now: bool) -> None:

@@ -197,3 +197,28 @@ async def test_search_and_sort_leave_out_what_the_session_was_not_told_of(imap):
     await imap.deliver(subject="later still")
     res = await b.cmd("u UID SEARCH ALL")
     assert res[0] == b"* SEARCH " + " ".join(str(n) for n in range(1, 72)).encode() + b"\r\n"
+
+
+async def test_own_store_is_not_reported_again_and_others_changes_are(imap):
+    """After a STORE the session's view moves past its own change without reading it back
+    (when nothing else had changed); a change made elsewhere meanwhile is still reported."""
+    for i in range(3):
+        await imap.deliver(subject=f"m{i}")
+    a = await selected(imap, enable="CONDSTORE")
+    b = await selected(imap)
+    # B changes message 2 while A is not looking: A's STORE must not swallow it.
+    await b.cmd("x STORE 2 +FLAGS.SILENT (\\Seen)")
+    text = b"".join(await a.cmd("s STORE 1 +FLAGS.SILENT (\\Flagged)"))
+    assert b"* 1 FETCH (MODSEQ (" in text
+    assert b"* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (" in text
+    assert len(await a.cmd("n NOOP")) == 1
+    # Nothing pending now: A's own change is answered once, never repeated.
+    res = await a.cmd("t STORE 3 +FLAGS (\\Flagged)")
+    assert [line for line in res if b"FETCH" in line][0].startswith(
+        b"* 3 FETCH (FLAGS (\\Flagged) MODSEQ (")
+    assert sum(b"FETCH" in line for line in res) == 1
+    assert len(await a.cmd("n NOOP")) == 1
+    await b.cmd("y STORE 3 -FLAGS.SILENT (\\Flagged)")
+    assert b"* 3 FETCH (UID 3 FLAGS () MODSEQ (" in b"".join(await a.cmd("n NOOP"))
+    for c in (a, b):
+        c.close()

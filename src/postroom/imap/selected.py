@@ -116,10 +116,16 @@ class SelectedMailbox:
 
     def seqs_of(self, uids: Sequence[int]) -> list[int]:
         """Sequence numbers of the uids the map holds (others left out), in the given order."""
+        return [n for n, _ in self.numbered(uids)]
+
+    def numbered(self, uids: Sequence[int]) -> list[tuple[int, int]]:
+        """(sequence number, uid) of the uids the map holds (others left out), in the given
+        order: a bisect each for a few, one lookup table for many."""
         if len(uids) < 64:
-            return [n for n in map(self.seq_of, uids) if n is not None]
-        get = dict(zip(self.uids, range(1, len(self.uids) + 1))).get
-        return [n for n in map(get, uids) if n is not None]
+            get = self.seq_of
+        else:
+            get = dict(zip(self.uids, range(1, len(self.uids) + 1))).get
+        return [(n, u) for n, u in zip(map(get, uids), uids) if n is not None]
 
     def remove(self, session: "Session", uids: Iterable[int]) -> None:
         """Drops uids from the map and announces them (EXPUNGE or VANISHED)."""

@@ -241,6 +241,10 @@ class StoreFlagsResult:
     changed: list[FlagChange]
     # RFC 7162 §3.1.3: UIDs whose modseq was above UNCHANGEDSINCE and so were not changed.
     modified: list[int]
+    # The mailbox's highest modseq just before the write, when the backend knows it: every
+    # change after it, up to the write's own modseq, is in ``changed`` (a session that had seen
+    # up to ``since`` then needs not read its own changes back from the change log).
+    since: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

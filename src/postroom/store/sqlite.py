@@ -1255,7 +1255,9 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                 new_kw = " ".join(new_list)
                 if new_bits != old_bits or new_kw != old_kw:
                     updates.append((uid, new_bits, new_kw))
+            since = None
             if updates:
+                since = self._highestmodseq(conn, mailbox_id)
                 modseq = tx.bump(conn, account_id)
                 conn.executemany("UPDATE entries SET flags=?, keywords=?, modseq=? "
                                  "WHERE mailbox_id=? AND uid=?",
@@ -1264,7 +1266,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
                              (modseq, mailbox_id))
                 tx.log_entries(conn, account_id, modseq, mailbox_id)
                 changed = [FlagChange(u, modseq, flags_of(b, k)) for u, b, k in updates]
-            return StoreFlagsResult(changed, modified)
+            return StoreFlagsResult(changed, modified, since)
         return await self._write(tx_fn)
 
     def _store_bits(self, conn, tx, account_id: int, mailbox_id: int, cond: str,
@@ -1287,6 +1289,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         if conn.execute(f"SELECT 1 FROM entries WHERE {where} LIMIT 1",
                         (mailbox_id, *params, *extra)).fetchone() is None:
             return StoreFlagsResult([], modified)       # nothing would change: no modseq
+        since = self._highestmodseq(conn, mailbox_id)
         modseq = tx.bump(conn, account_id)
         keywords = ", keywords = ''" if op == "set" else ""
         rows = conn.execute(f"UPDATE entries SET flags = {new}{keywords}, modseq = ? "
@@ -1296,7 +1299,12 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         tx.log_entries(conn, account_id, modseq, mailbox_id)
         rows.sort()
         return StoreFlagsResult([FlagChange(u, modseq, flags_of(b, k)) for u, b, k in rows],
-                                modified)
+                                modified, since)
+
+    @staticmethod
+    def _highestmodseq(conn, mailbox_id: int) -> int:
+        return conn.execute("SELECT highestmodseq FROM mailboxes WHERE id=?",
+                            (mailbox_id,)).fetchone()[0]
 
     def _remove_entries(self, conn, tx, account_id: int, mailbox_id: int,
                         rows: list[tuple[int, int, int]]) -> int:

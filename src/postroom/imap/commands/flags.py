@@ -52,22 +52,33 @@ async def store(s: "Session", cmd: Command) -> tuple[str | None, str] | str:
                                        unchanged_since=unchanged_since)
     if op != "remove":
         view.note_flags(s, [tuple(flags)])
-    reported = set()
-    for c in result.changed:
-        view.reported[c.uid] = c.modseq
-        seq = view.seq_of(c.uid)
-        if seq is None:
-            continue
-        reported.add(c.uid)
-        parts = []
-        if by_uid or s.qresync:
-            parts.append(f"UID {c.uid}")
-        if not silent:
-            parts.append("FLAGS " + render_flags(c.flags))
-        if s.condstore:
-            parts.append(f"MODSEQ ({c.modseq})")
-        if not silent or s.condstore:
-            s.untagged(f"{seq} FETCH ({' '.join(parts)})")
+    changed = result.changed
+    if changed and result.since is not None and result.since == view.modseq:
+        # Nothing else had changed since the session's last look, so the change log now holds
+        # just this write, answered here: the next look starts after it, not reading it back.
+        view.modseq = changed[0].modseq
+    else:
+        view.reported.update((c.uid, c.modseq) for c in changed)
+    numbered = view.numbered([c.uid for c in changed])
+    reported = {uid for _, uid in numbered}
+    if not silent or s.condstore:
+        with_uid = by_uid or s.qresync
+        condstore = s.condstore
+        change_of = {c.uid: c for c in changed}
+        lines = []
+        for seq, uid in numbered:
+            c = change_of[uid]
+            parts = [f"UID {c.uid}"] if with_uid else []
+            if not silent:
+                parts.append("FLAGS " + render_flags(c.flags))
+            if condstore:
+                parts.append(f"MODSEQ ({c.modseq})")
+            lines.append(f"* {seq} FETCH ({' '.join(parts)})\r\n".encode())
+            if len(lines) >= 1000:
+                s.send_pieces(lines)
+                lines = []
+                await s.maybe_flush()
+        s.send_pieces(lines)
         await s.maybe_flush()
     if not silent:
         # Messages whose flags were already as asked still get their FLAGS (RFC 9051 §6.4.6).

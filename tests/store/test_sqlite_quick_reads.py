@@ -117,3 +117,24 @@ async def test_reads_and_writes_interleaved_from_many_tasks(sq):
     await asyncio.gather(*(writer(k) for k in range(4)), reader(), reader())
     status, uids, _ = await store.mailbox_snapshot(acct.id, box.id)
     assert status.messages == len(uids) == 40
+
+
+async def test_mapped_pages_are_let_go_and_reads_go_on(sq, monkeypatch):
+    """_trim_mappings maps the database afresh when mapped pages grew past the budget: the
+    pages leave RSS (Linux), and every read still works."""
+    store, acct, box = sq
+    for n in range(20):
+        await store.append(acct.id, box.id, make_message(f"m{n}", body="x" * 30000))
+    rows = await store.fetch_tuples(acct.id, box.id, list(range(1, 21)), ["blob", "size"])
+    datas = await store.read_blobs([(r[3], 0, r[4]) for r in rows])
+
+    def mmap_size():
+        return store._main.execute("PRAGMA mmap_size").fetchone()[0]
+    before = await store._run(mmap_size)
+    monkeypatch.setattr(SQLiteStore, "_MAPPED_BUDGET", -1)
+    await store._trim_mappings()
+    assert await store._run(mmap_size) != before          # mapped afresh
+    await store._trim_mappings()
+    assert await store._run(mmap_size) == before
+    assert await store.read_blobs([(r[3], 0, r[4]) for r in rows]) == datas
+    assert (await store.mailbox_status(acct.id, box.id)).messages == 20

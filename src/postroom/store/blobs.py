@@ -20,6 +20,10 @@ from pathlib import Path
 
 INLINE_LIMIT = 64 * 1024
 
+# How much of the database a connection may memory-map (PRAGMA mmap_size). Pages read through
+# a mapping count in the process's RSS until it is unmapped; ``remap`` lets them go.
+MMAP_BYTES = 256 << 20
+
 # fsyncs issued together are committed together by the file system's journal (group commit):
 # a batch written by several threads is many times faster than one fsync after another.
 _SYNC_POOL = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="blob-sync")
@@ -118,6 +122,14 @@ class BlobFiles:
             pass
 
 
+def remap(conn: sqlite3.Connection) -> None:
+    """Maps the database afresh: SQLite unmaps and maps again whenever the limit changes, so
+    the limit alternates by one page. The pages read so far leave the process's RSS; they stay
+    in the page cache, and touching one again costs a minor fault."""
+    size = conn.execute("PRAGMA mmap_size").fetchone()[0]
+    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES if size != MMAP_BYTES else MMAP_BYTES - 4096}")
+
+
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -195,11 +207,17 @@ class Blobs:
             conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True,
                                    check_same_thread=False, timeout=30.0)
             if getattr(self._local, "mapped", False):
-                conn.execute("PRAGMA mmap_size=268435456")
+                remap(conn)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    def trim(self) -> None:
+        """On the blob-reading thread: drops the pages its mapping holds (``remap``)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            remap(conn)
 
     def read_many(self, spans: list[tuple[str, int, int | None]]) -> list[bytes]:
         """Slices of many blobs: the inline ones with one query per few hundred, the rest from

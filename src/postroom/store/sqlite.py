@@ -33,7 +33,7 @@ from postroom.store.api import (
     QueuedMessage, QuotaExceeded, Recipient, ScramCredentials, Store, StoreFlagsResult,
     UID_TYPECODE, flags_of,
 )
-from postroom.store.blobs import Blobs, blob_hash
+from postroom.store.blobs import Blobs, blob_hash, remap
 from postroom.store.changes import ChangeBroadcast
 from postroom.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA, add_missing_columns
 from postroom.store.sqlite_eas import EasSQLiteMixin
@@ -137,6 +137,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         self._watch_interval = watch_interval
         self._watch_task: asyncio.Task | None = None
         self._data_version = 0
+        self._file_base: int | None = None     # resident file pages after the last trim
         self._last_seq = 0
         self._pending: list = []
         self._pending_lock = threading.Lock()
@@ -228,8 +229,8 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
         # Mapped pages that were read count in RSS (as page cache, once per mapping): only
-        # this connection maps the file, the blob readers (one per thread) do not.
-        conn.execute("PRAGMA mmap_size=268435456")
+        # this connection and the blob-reading thread's map the file (_trim_mappings).
+        remap(conn)
         conn.create_function("pr_contains", 2, _contains, deterministic=True)
         conn.executescript(SQLITE_SCHEMA)
         if "messages.spans" in add_missing_columns(conn):
@@ -467,9 +468,38 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             conn.execute("ROLLBACK")
             log.exception("blob collection failed; will retry on the next removal")
 
+    # File pages (mapped database pages) the process may hold resident beyond what it held
+    # after the last trim, checked every _TRIM_EVERY seconds.
+    _MAPPED_BUDGET = 32 << 20
+    _TRIM_EVERY = 2.0
+
+    async def _trim_mappings(self) -> None:
+        """Keeps RSS near the process's own memory: the store connection and the blob reader
+        map the database, and every page they read stays in RSS (up to 256 MB each) though it
+        is only page cache. When the mapped pages grow past _MAPPED_BUDGET, both are mapped
+        afresh (``blobs.remap``). Linux only (/proc/self/statm); elsewhere nothing is done."""
+        try:
+            with open("/proc/self/statm") as f:
+                shared = int(f.read().split()[2]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return
+        if self._file_base is not None and shared - self._file_base <= self._MAPPED_BUDGET:
+            return
+        await self._run(lambda: remap(self._main))
+        await self.blobs.run(self.blobs.trim)
+        with open("/proc/self/statm") as f:
+            self._file_base = int(f.read().split()[2]) * os.sysconf("SC_PAGE_SIZE")
+
     async def _watch_other_processes(self) -> None:
+        next_trim = time.monotonic() + self._TRIM_EVERY
         while True:
             await asyncio.sleep(self._watch_interval)
+            if time.monotonic() >= next_trim:
+                next_trim = time.monotonic() + self._TRIM_EVERY
+                try:
+                    await self._trim_mappings()
+                except Exception:
+                    log.exception("trimming mapped pages")
             try:
                 touched = await self._run(self._check_data_version)
             except Exception:

@@ -48,3 +48,41 @@ async def test_non_peek_body_sets_seen_and_reports_it(imap):
     res = await c.cmd("g FETCH 1:3 BODY[HEADER.FIELDS (Subject)]")
     assert b"FLAGS" not in b"".join(res), res
     c.close()
+
+
+SECTIONS = ["BODY.PEEK[]", "BODY.PEEK[1]", "BODY.PEEK[1.MIME]", "BODY.PEEK[HEADER]",
+            "BODY.PEEK[TEXT]", "BODY.PEEK[HEADER.FIELDS (From %s)]",
+            "BODY.PEEK[HEADER.FIELDS.NOT (%s)]", "RFC822.HEADER", "BODY.PEEK[2]",
+            "BINARY.PEEK[1]", "BINARY.SIZE[1]"]
+ROW_ITEMS = ["UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "ENVELOPE", "MODSEQ",
+             "BODYSTRUCTURE", "EMAILID"]
+
+
+def random_items(rng) -> str:
+    items = []
+    for _ in range(rng.randint(1, 5)):
+        if rng.random() < 0.6:
+            item = rng.choice(SECTIONS)
+            if "%s" in item:
+                item = item % rng.choice(["Subject", "X-100%d%%", "To Cc", "%s", "Date"])
+            if "[" in item and not item.startswith("BINARY.SIZE") and rng.random() < 0.3:
+                item += f"<{rng.randint(0, 3000)}.{rng.randint(1, 500)}>"
+        else:
+            item = rng.choice(ROW_ITEMS)
+        items.append(item)
+    return "(" + " ".join(items) + ")"
+
+
+async def test_random_item_lists_agree_between_paths(imap, monkeypatch):
+    import random
+    rng = random.Random(5)
+    for raw in generate(25, seed=11):
+        await imap.deliver(raw)
+    c = await selected(imap, enable="CONDSTORE")
+    lists = [random_items(rng) for _ in range(60)]
+    compiled = [await c.cmd(f"f UID FETCH 1:* {items}") for items in lists]
+    monkeypatch.setattr(fetch_mod._Renderer, "_glues", lambda self: None)
+    for items, want in zip(lists, compiled):
+        assert await c.cmd(f"f UID FETCH 1:* {items}") == want, items
+    assert sum(w[-1].startswith(b"f OK") for w in compiled) > 50
+    c.close()

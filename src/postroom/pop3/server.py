@@ -370,8 +370,8 @@ class _Connection:
                 break
             wanted.append((uid, size))
             total += size
-        bodies = await self.ctx.store.read_blobs([(self.blobs[uid][0], 0, size)
-                                                  for uid, size in wanted])
+        bodies = await self.ctx.store.read_blobs([(self.blobs[uid][0], 0, None)
+                                                  for uid, _ in wanted])
         self.bodies.update(zip((uid for uid, _ in wanted), bodies))
 
     async def _update(self, effect: Update) -> Reply:

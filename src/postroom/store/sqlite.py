@@ -33,7 +33,7 @@ from postroom.store.api import (
     QueuedMessage, QuotaExceeded, Recipient, ScramCredentials, Store, StoreFlagsResult,
     UID_TYPECODE, flags_of,
 )
-from postroom.store.blobs import Blobs, blob_hash, remap
+from postroom.store.blobs import STORE_MMAP_BYTES, Blobs, blob_hash, remap
 from postroom.store.changes import ChangeBroadcast
 from postroom.store.schema import SCHEMA_VERSION, SQLITE_SCHEMA, add_missing_columns
 from postroom.store.sqlite_eas import EasSQLiteMixin
@@ -230,7 +230,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         conn.execute("PRAGMA temp_store=MEMORY")
         # Mapped pages that were read count in RSS (as page cache, once per mapping): only
         # this connection and the blob-reading thread's map the file (_trim_mappings).
-        remap(conn)
+        remap(conn, STORE_MMAP_BYTES)
         conn.create_function("pr_contains", 2, _contains, deterministic=True)
         conn.executescript(SQLITE_SCHEMA)
         if "messages.spans" in add_missing_columns(conn):
@@ -485,7 +485,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
             return
         if self._file_base is not None and shared - self._file_base <= self._MAPPED_BUDGET:
             return
-        await self._run(lambda: remap(self._main))
+        await self._run(lambda: remap(self._main, STORE_MMAP_BYTES))
         await self.blobs.run(self.blobs.trim)
         with open("/proc/self/statm") as f:
             self._file_base = int(f.read().split()[2]) * os.sysconf("SC_PAGE_SIZE")

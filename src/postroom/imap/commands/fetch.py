@@ -499,8 +499,12 @@ class _Renderer:
 
     async def read(self, s: "Session", group: list[tuple]) -> list[tuple[bytes, int]]:
         """(raw, base) per row of a group: ``raw`` holds the message from offset ``base``."""
-        datas = iter(await s.store.read_blobs([(row[self.blob_i], lo, hi)
-                                               for row, _, lo, hi, _ in group if hi > lo]))
+        size_i = self.size_i
+        # The whole message is asked for as such (end None): the store reads it in one piece;
+        # a part is read as a range, leaving the rest of the message unread.
+        datas = iter(await s.store.read_blobs([
+            (row[self.blob_i], lo, None if lo == 0 and hi == row[size_i] else hi)
+            for row, _, lo, hi, _ in group if hi > lo]))
         return [(next(datas) if hi > lo else b"", lo) for _, _, lo, hi, _ in group]
 
     def pieces(self, out: list, seq: int, row: tuple, spans: list, raw: bytes,

@@ -118,6 +118,11 @@ class _Connection:
         self.present: Sequence[int] | None = None
         self.changes: Subscription | None = None
         self._stale = False      # the account changed since ``present`` was read
+        # The next bodies, read in the background once half of those read ahead are served
+        # (_keep_ahead): how many the last read brought, up to which message, and the read.
+        self._window = 0
+        self._ahead_to = 0
+        self._prefetch: asyncio.Task | None = None
 
     def _log_command(self, line: bytes, reply: bytes) -> None:
         # The verb and the outcome only: never an argument (PASS, AUTH data) or content.
@@ -171,6 +176,8 @@ class _Connection:
         finally:
             if self.changes is not None:
                 self.changes.close()
+            if self._prefetch is not None:
+                self._prefetch.cancel()
             self.stream.close()
 
     def _answer_here(self, line: bytes) -> object:
@@ -322,7 +329,27 @@ class _Connection:
         if known is None or effect.uid not in self.bodies:
             return None
         raw = self.bodies.pop(effect.uid)
+        self._keep_ahead()
         return self.session.message(raw, effect.size, effect.body_lines, known[1])
+
+    def _keep_ahead(self) -> None:
+        """Once half the bodies read ahead are served, reads the next ones in the background,
+        so a client downloading in order seldom waits for the store."""
+        maildrop = self.session.maildrop
+        if self._prefetch is not None or maildrop is None or self._ahead_to >= len(maildrop) \
+                or 2 * len(self.bodies) > self._window:
+            return
+        self._prefetch = asyncio.ensure_future(self._read_next(self._ahead_to + 1))
+
+    async def _read_next(self, number: int) -> None:
+        try:
+            if self.uids[number - 1] not in self.blobs:
+                await self._read_ahead(number)
+            await self._read_bodies_ahead(number, replace=False)
+        except (StoreError, FileNotFoundError, KeyError):
+            pass    # a RETR that needs one of them reads it itself, and answers the error
+        finally:
+            self._prefetch = None
 
     async def _retrieve(self, effect: Retrieve) -> Reply:
         assert self.account is not None and self.mailbox is not None
@@ -335,6 +362,8 @@ class _Connection:
                 self.present = await store.uids(self.account.id, self.mailbox.id)
             if self.present is not None and not _holds(self.present, effect.uid):
                 return self.session.message_gone()
+            if self._prefetch is not None:
+                await self._prefetch
             if effect.uid not in self.blobs:
                 await self._read_ahead(effect.number)
             if effect.uid not in self.blobs:
@@ -357,11 +386,13 @@ class _Connection:
                                                  ("blob", "wire_ready"))
         self.blobs.update((uid, (blob, bool(ready))) for uid, _, _, blob, ready in rows)
 
-    async def _read_bodies_ahead(self, number: int) -> None:
-        """Message ``number``'s body, and the next ones' within the bounds, into self.bodies."""
+    async def _read_bodies_ahead(self, number: int, replace: bool = True) -> None:
+        """Message ``number``'s body, and the next ones' within the bounds, into self.bodies
+        (in place of those there, or besides them)."""
         maildrop = self.session.maildrop
         assert maildrop is not None
-        self.bodies.clear()
+        if replace:
+            self.bodies.clear()
         wanted: list[tuple[int, int]] = []
         total = 0
         for n in range(number, min(number + BODIES_AHEAD, len(maildrop) + 1)):
@@ -373,6 +404,8 @@ class _Connection:
         bodies = await self.ctx.store.read_blobs([(self.blobs[uid][0], 0, None)
                                                   for uid, _ in wanted])
         self.bodies.update(zip((uid for uid, _ in wanted), bodies))
+        self._window = len(wanted)
+        self._ahead_to = number + len(wanted) - 1
 
     async def _update(self, effect: Update) -> Reply:
         assert self.account is not None and self.mailbox is not None

@@ -26,24 +26,26 @@ _UID = UID_TYPECODE
 
 
 class UidMap(array):
-    """A session's uid array. Sessions on the same mailbox that hold the same uids share one
-    map (10,000 clients idling on one INBOX keep one copy, not 10,000); a session copies it
-    before changing it (copy on write) and shares the result again."""
+    """A uid array a session made. Sessions on the same mailbox that hold the same uids share
+    one map (10,000 clients idling on one INBOX keep one copy, not 10,000), at first the
+    store's own listing as it is; a session copies it before changing it (copy on write) and
+    shares the result again."""
 
     grown_from: "weakref.ref[UidMap] | None" = None    # see SelectedMailbox.add
     grown_by: list[int] | None = None
 
 
 # The map most recently shared for each mailbox; gone when no session holds it.
-_shared: "weakref.WeakValueDictionary[int, UidMap]" = weakref.WeakValueDictionary()
+_shared: "weakref.WeakValueDictionary[int, array]" = weakref.WeakValueDictionary()
 
 
-def _share(mailbox_id: int, uids: Iterable[int]) -> UidMap:
-    """The shared map equal to ``uids``, or a new one that becomes the shared one."""
+def _share(mailbox_id: int, uids: Iterable[int]) -> array:
+    """The shared map equal to ``uids``, or a new one that becomes the shared one. An array
+    is taken as it is, not copied: the store's listings are read-only, like every map."""
     current = _shared.get(mailbox_id)
-    if current is not None and current == uids:   # array equality: a C compare
+    if current is not None and (current is uids or current == uids):   # a C compare
         return current
-    made = uids if isinstance(uids, UidMap) else UidMap(_UID, uids)
+    made = uids if isinstance(uids, array) and uids.typecode == _UID else UidMap(_UID, uids)
     _shared[mailbox_id] = made
     return made
 
@@ -157,8 +159,9 @@ class SelectedMailbox:
             # uids: the first builds the new map, the others take it without a copy or a
             # compare (it remembers what it grew from, weakly, and by what).
             current = _shared.get(self.id)
-            if current is not None and current.grown_from is not None \
-                    and current.grown_from() is self.uids and current.grown_by == new:
+            grown_from = getattr(current, "grown_from", None)
+            if grown_from is not None and grown_from() is self.uids \
+                    and current.grown_by == new:
                 self.uids = current
                 return
             grown = UidMap(_UID, self.uids)

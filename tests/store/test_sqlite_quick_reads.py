@@ -138,3 +138,13 @@ async def test_mapped_pages_are_let_go_and_reads_go_on(sq, monkeypatch):
     assert await store._run(mmap_size) == before
     assert await store.read_blobs([(r[3], 0, r[4]) for r in rows]) == datas
     assert (await store.mailbox_status(acct.id, box.id)).messages == 20
+
+
+async def test_a_call_from_another_threads_loop_goes_to_the_store_thread(sq):
+    """The read-only connection belongs to the loop that opened the store; a call made on an
+    event loop in another thread (a CLI helper, a test) is run by the store thread."""
+    store, acct, box = sq
+
+    def elsewhere():
+        return asyncio.run(store.get_mailbox(acct.id, "INBOX"))
+    assert (await asyncio.to_thread(elsewhere)).id == box.id

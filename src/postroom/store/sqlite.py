@@ -180,7 +180,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         back to the store thread when the read would do real work (a cached listing to
         rebuild: ``_Slow``) or SQLite reports the database busy (recovery after a crash)."""
         reader = self._reader
-        if reader is not None:
+        if reader is not None and self._on_loop():     # (not from another thread's loop)
             try:
                 reader.execute("BEGIN")
                 try:

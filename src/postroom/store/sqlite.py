@@ -226,7 +226,10 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         # FULL: a commit is on disk before the door answers OK (no accepted message lost).
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA cache_size=-65536")
+        # 16 MB of page cache: pages read come through the mapping, so the cache mostly holds
+        # pages being written. 64 MB kept 50 MB more resident after a bulk load and bought
+        # nothing measurable (APPEND of 10,000, STORE on 100,000).
+        conn.execute("PRAGMA cache_size=-16384")
         conn.execute("PRAGMA temp_store=MEMORY")
         # Mapped pages that were read count in RSS (as page cache, once per mapping): only
         # this connection and the blob-reading thread's map the file (_trim_mappings).

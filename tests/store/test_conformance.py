@@ -523,6 +523,32 @@ async def test_search_order_matches_rfc5256_rules(store):
         == [r[0] for r in two]
 
 
+async def test_sort_of_a_whole_mailbox_follows_every_change(store):
+    """The order of ALL may be kept between calls; after any change it is the order that an
+    uncached search (the same criteria in another form) gives."""
+    acct = await new_account(store)
+    box = await inbox(store, acct)
+    every = S.And((S.All(), S.All()))       # same meaning, never served from a kept order
+
+    async def check():
+        for order in ([("date", False)], [("size", True)], [("subject", False)]):
+            assert await store.search(acct.id, box.id, S.All(), order) == \
+                await store.search(acct.id, box.id, every, order), order
+    for i in range(5):
+        await store.append(acct.id, box.id, make_message(f"s{5 - i}", "x" * (i * 37 % 5),
+                                                         date=1_700_000_000 - i * 3600))
+    await check()
+    await check()
+    await store.append(acct.id, box.id, make_message("a first", date=1_600_000_000))
+    await check()
+    await store.remove(acct.id, box.id, [2])
+    await check()
+    other = await store.create_mailbox(acct.id, "Other")
+    await store.copy(acct.id, box.id, [1, 3], other.id)
+    await check()
+    assert len(await store.search(acct.id, other.id, S.All(), [("date", False)])) == 2
+
+
 async def test_store_flags_follows_a_model_of_add_remove_set(store):
     """Random STOREs of system flags (the one-UPDATE path) and keywords (the per-message path)
     against a plain Python model: final flags, which uids each call reports changed, and

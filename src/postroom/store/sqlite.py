@@ -1480,6 +1480,16 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         order_by = "".join(f"{self._ORDER_SQL[key]}{' DESC' if desc else ''}, "
                            for key, desc in order) + "e.uid"
 
+        if order and isinstance(criteria, S.All):
+            # A mail client's SORT of a whole folder, asked again each time it shows it: the
+            # order is kept, like the uid listing, until the mailbox changes.
+            def build():
+                return array(UID_TYPECODE, chain.from_iterable(self._conn.execute(
+                    f"SELECT e.uid FROM entries e JOIN messages m ON m.id = e.message_id "
+                    f"WHERE e.mailbox_id=? ORDER BY {order_by}", (mailbox_id,))))
+            return list(await self._quick(self._listing, f"order {order_by}", account_id,
+                                          mailbox_id, build))
+
         def q():
             self._check_mailbox(account_id, mailbox_id)
             post: list[S.Text] = []

@@ -136,3 +136,44 @@ async def test_one_watcher_per_mailbox_gone_with_its_last_session(imap):
     assert not imap.store.notifier.watching()
     for c in (a, b):
         c.close()
+
+
+async def test_compressed_sessions_get_the_shared_report_through_their_own_deflate(imap):
+    """COMPRESS=DEFLATE (RFC 4978): the watcher writes the same report to two sessions, and
+    each connection compresses it with its own stream."""
+    import zlib
+    from tests.imap.test_session import Raw
+    clients = []
+    for _ in range(2):
+        c = await Raw.connect(imap.port)
+        await c.login()
+        assert (await c.cmd("z COMPRESS DEFLATE"))[-1].startswith(b"z OK")
+        comp, dec = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15)
+        c.w.write(comp.compress(b"s SELECT INBOX\r\ni IDLE\r\n") + comp.flush(zlib.Z_SYNC_FLUSH))
+        data = b""
+        while b"+ idling" not in data:
+            data += dec.decompress(await asyncio.wait_for(c.r.read(4096), 5))
+        clients.append((c, dec))
+    await imap.deliver(subject="pushed")
+    for c, dec in clients:
+        data = b""
+        while b"EXISTS" not in data:
+            data += dec.decompress(await asyncio.wait_for(c.r.read(4096), 5))
+        assert data == b"* 1 EXISTS\r\n"
+        c.close()
+
+
+async def test_sessions_idling_on_a_deleted_mailbox_are_told_bye(imap):
+    owner = await selected(imap)
+    await owner.cmd("c CREATE Doomed")
+    idlers = []
+    for _ in range(3):
+        c = await selected(imap, mailbox="Doomed")
+        c.w.write(b"i IDLE\r\n")
+        assert (await c.line()).startswith(b"+ ")
+        idlers.append(c)
+    assert (await owner.cmd("d DELETE Doomed"))[-1].startswith(b"d OK")
+    for c in idlers:
+        assert (await c.line()).startswith(b"* BYE [NONEXISTENT]")
+        c.close()
+    owner.close()

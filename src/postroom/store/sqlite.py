@@ -162,9 +162,7 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         """The connection for the calling thread: the store thread's, or the loop thread's
         read-only one while a quick read (_quick) runs there. Query code is the same for
         both."""
-        if self._reader is not None and threading.get_ident() == self._loop_thread:
-            return self._reader
-        return self._main
+        return self._reader if self._on_loop() else self._main
 
     @_conn.setter
     def _conn(self, conn: sqlite3.Connection | None) -> None:
@@ -179,8 +177,8 @@ class SQLiteStore(EasSQLiteMixin, PimSQLiteMixin, Store):
         readers never wait for the writer, so this cannot stall the loop on a lock; it falls
         back to the store thread when the read would do real work (a cached listing to
         rebuild: ``_Slow``) or SQLite reports the database busy (recovery after a crash)."""
-        reader = self._reader
-        if reader is not None and self._on_loop():     # (not from another thread's loop)
+        if self._on_loop():     # (not from another thread's event loop)
+            reader = self._reader
             try:
                 reader.execute("BEGIN")
                 try:

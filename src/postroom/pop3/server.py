@@ -122,6 +122,7 @@ class _Connection:
         # (_keep_ahead): how many the last read brought, up to which message, and the read.
         self._window = 0
         self._ahead_to = 0
+        self._addressed = (0, -1)    # message numbers the last _read_ahead asked for
         self._prefetch: asyncio.Task | None = None
 
     def _log_command(self, line: bytes, reply: bytes) -> None:
@@ -343,7 +344,7 @@ class _Connection:
 
     async def _read_next(self, number: int) -> None:
         try:
-            if self.uids[number - 1] not in self.blobs:
+            if self.uids[number - 1] not in self.blobs and not self._gone(number):
                 await self._read_ahead(number)
             await self._read_bodies_ahead(number, replace=False)
         except (StoreError, FileNotFoundError, KeyError):
@@ -373,6 +374,7 @@ class _Connection:
             if raw is None:
                 await self._read_bodies_ahead(effect.number)
                 raw = self.bodies.pop(effect.uid)
+            self._keep_ahead()
         except (NotFound, FileNotFoundError):
             return self.session.message_gone()
         return self.session.message(raw, effect.size, effect.body_lines, wire_ready)
@@ -385,6 +387,16 @@ class _Connection:
         rows = await self.ctx.store.fetch_tuples(self.account.id, self.mailbox.id, batch,
                                                  ("blob", "wire_ready"))
         self.blobs.update((uid, (blob, bool(ready))) for uid, _, _, blob, ready in rows)
+        self._addressed = (number, number + len(batch) - 1)
+
+    def _gone(self, number: int) -> bool:
+        """Whether message ``number`` is known to be expunged elsewhere: the mailbox read
+        since lacks it, or its address was asked for and the store no longer had it."""
+        uid = self.uids[number - 1]
+        if self.present is not None and not _holds(self.present, uid):
+            return True
+        lo, hi = self._addressed
+        return lo <= number <= hi and uid not in self.blobs
 
     async def _read_bodies_ahead(self, number: int, replace: bool = True) -> None:
         """Message ``number``'s body, and the next ones' within the bounds, into self.bodies
@@ -395,17 +407,22 @@ class _Connection:
             self.bodies.clear()
         wanted: list[tuple[int, int]] = []
         total = 0
+        last = number
         for n in range(number, min(number + BODIES_AHEAD, len(maildrop) + 1)):
             uid, size = maildrop.uids[n - 1], maildrop.sizes[n - 1]
+            if self._gone(n):
+                last = n
+                continue        # expunged elsewhere: its RETR says so, nothing to read
             if wanted and (total + size > BODY_BYTES_AHEAD or uid not in self.blobs):
                 break
             wanted.append((uid, size))
             total += size
+            last = n
         bodies = await self.ctx.store.read_blobs([(self.blobs[uid][0], 0, None)
                                                   for uid, _ in wanted])
         self.bodies.update(zip((uid for uid, _ in wanted), bodies))
         self._window = len(wanted)
-        self._ahead_to = number + len(wanted) - 1
+        self._ahead_to = last
 
     async def _update(self, effect: Update) -> Reply:
         assert self.account is not None and self.mailbox is not None
